@@ -1,0 +1,38 @@
+# vtserve — one command each. Every target bootstraps what it needs on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_PIN := torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve test test-all lint bench bench-gpu export train-demo clean
+
+install: $(STAMP)
+
+# torch first (the pinned build; on CPU machines a local CPU wheel), then the project with a range it satisfies.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/vtserve serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not integration"
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check models export service bench tests
+	$(BIN)/ruff format --check models export service bench tests
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/vtserve bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks: decoding, model latency, end-to-end service throughput. Print numbers; never timed tests."""

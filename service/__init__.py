@@ -1,0 +1,1 @@
+"""The vtserve HTTP service: decoding, batching, runtimes, attention heatmaps and metrics."""
