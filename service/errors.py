@@ -108,3 +108,78 @@ class DecoderCrashed(VideoDecodeError):
     code = "decoder_crashed"
     retryable = True
     default_message = "the decoder failed; the request may be retried"
+
+
+# --- service: admission, lookup, auth and inference --------------------------------------------------
+
+
+class BadRequest(ServiceError):
+    """The request itself is malformed (no file part, empty body, broken multipart)."""
+
+    code = "bad_request"
+    default_message = "the request is malformed"
+
+
+class UnsupportedContentType(ServiceError):
+    """The request's Content-Type is not multipart/form-data, video/* or application/octet-stream."""
+
+    code = "unsupported_content_type"
+    default_message = (
+        "send the clip as multipart/form-data (field `file`), video/* or application/octet-stream"
+    )
+
+
+class PayloadTooLarge(ServiceError):
+    """The upload exceeds the configured maximum number of bytes."""
+
+    code = "payload_too_large"
+    default_message = "the upload is too large"
+
+
+class Unauthorized(ServiceError):
+    """An API key is configured and the request did not carry it as a bearer token."""
+
+    code = "unauthorized"
+    default_message = "a valid API key is required (Authorization: Bearer <key>)"
+
+
+class ModelNotFound(ServiceError):
+    code = "model_not_found"
+    default_message = "no such model"
+
+
+class ResultNotFound(ServiceError):
+    """Unknown and expired result ids are indistinguishable on purpose."""
+
+    code = "result_not_found"
+    default_message = "no such prediction (unknown or expired)"
+
+
+class Overloaded(ServiceError):
+    """The model's queue is full; the request was refused without being queued."""
+
+    code = "overloaded"
+    retryable = True
+    default_message = "the server is overloaded; retry later"
+
+
+class NotReady(ServiceError):
+    """Models are still loading or warming up, or the server is draining before shutdown."""
+
+    code = "not_ready"
+    retryable = True
+    default_message = "the server is not ready (starting up or shutting down); retry later"
+
+
+class InferenceFailed(ServiceError):
+    """The runtime raised while running the batch this request was in. Details go to the log only."""
+
+    code = "inference_failed"
+    retryable = True
+    default_message = "inference failed for this request's batch"
+
+
+class InferenceTimeout(ServiceError):
+    code = "inference_timeout"
+    retryable = True
+    default_message = "inference did not finish in time"
