@@ -1,0 +1,92 @@
+"""`vtserve export SOURCE --out DIR`: write a parity-checked model bundle (see `export.bundle`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from export.errors import ExportError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="a shipped model name (e.g. motion-timesformer), one of our checkpoint folders, "
+        "a Hugging Face folder, or an official TimeSformer .pyth file",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="the bundle folder to write (replaced whole)"
+    )
+    parser.add_argument("--format", dest="fmt", choices=("onnx", "tensorrt"), default="onnx")
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "fp16"),
+        default=None,
+        help="TensorRT engine precision (default fp16); ONNX graphs are always fp32",
+    )
+    parser.add_argument(
+        "--frames", type=int, default=None, metavar="T", help="frames per clip (default: the model's)"
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=None, metavar="S", help="crop size (default: the model's)"
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=16,
+        metavar="N",
+        help="largest batch of the TensorRT profile (default 16)",
+    )
+    parser.add_argument(
+        "--no-attention", action="store_true", help="export logits only, without attention maps"
+    )
+
+
+class _StderrProgress:
+    """Progress lines on stderr with the seconds since start, e.g. `[  3.2s] checking parity ...`."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.perf_counter() - self.start:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from export.bundle import build_bundle
+
+    try:
+        manifest = build_bundle(
+            args.source,
+            Path(args.out),
+            fmt=args.fmt,
+            precision=args.precision,
+            num_frames=args.frames,
+            image_size=args.image_size,
+            max_batch=args.max_batch,
+            attention=not args.no_attention,
+            progress=_StderrProgress(),
+        )
+    except ExportError as exc:
+        print(f"vtserve export: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vtserve export: interrupted; nothing was written to --out", file=sys.stderr)
+        return 130
+    parity = manifest.parity
+    worst = max((c.max_abs_logit_diff for c in parity.cases), default=0.0) if parity else None
+    outputs = ", ".join(f"{o.name} {o.shape}" for o in manifest.outputs)
+    print(f"{args.out}: {manifest.name} ({manifest.architecture}, {manifest.attention}) -> {outputs}")
+    if worst is not None:
+        print(f"parity vs PyTorch: max |Δlogit| {worst:.2g} (tolerance {parity.tolerance:g})")  # type: ignore[union-attr]
+    if manifest.tensorrt is not None:
+        trt = manifest.tensorrt
+        print(
+            f"TensorRT {trt.tensorrt_version} {trt.precision} engine for {trt.gpu_name}"
+            f" (sm {trt.compute_capability})"
+        )
+    return 0
