@@ -1,0 +1,87 @@
+"""Every Prometheus metric the service exports, on an injectable registry (one `Metrics` per app).
+
+The names are a contract with the Grafana dashboard in `deploy/`; do not rename them.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# From ~5 ms to ~30 s: video requests span tiny models on short clips to big models on long uploads.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+STAGES = ("upload", "decode", "queue", "inference", "postprocess")
+
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """The service's metrics. Pass a fresh `CollectorRegistry` per app so tests stay independent."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "vtserve_requests",
+            "Prediction requests by model and HTTP status.",
+            ["model", "status"],
+            registry=r,
+        )
+        self.request_errors = Counter(
+            "vtserve_request_errors",
+            "Failed requests by model and error code.",
+            ["model", "code"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "vtserve_request_duration_seconds",
+            "Prediction request latency, upload to answer.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.stage_duration = Histogram(
+            "vtserve_stage_duration_seconds",
+            "Time spent per pipeline stage (upload, decode, queue, inference, postprocess).",
+            ["model", "stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "vtserve_batch_size",
+            "Clips per inference batch.",
+            ["model"],
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "vtserve_queue_depth",
+            "Clips admitted to a model's batcher and not yet answered.",
+            ["model"],
+            registry=r,
+        )
+        self.inflight = Gauge("vtserve_inflight_requests", "Prediction requests being served.", registry=r)
+        self.decode_failures = Counter(
+            "vtserve_decode_failures", "Uploads that failed to decode, by error code.", ["code"], registry=r
+        )
+        self.model_info = Gauge(
+            "vtserve_model_info",
+            "Loaded models (value 1) with their version, runtime and the execution provider really in use.",
+            ["model", "version", "runtime", "provider"],
+            registry=r,
+        )
+        self.decoder_workers_alive = Gauge(
+            "vtserve_decoder_workers_alive", "Decoder worker processes alive.", registry=r
+        )
+        self.decoder_restarts = Counter(
+            "vtserve_decoder_restarts",
+            "Decoder worker processes replaced after a crash or timeout.",
+            registry=r,
+        )
+
+    def observe_stage(self, model: str, stage: str, seconds: float) -> None:
+        self.stage_duration.labels(model=model, stage=stage).observe(max(seconds, 0.0))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

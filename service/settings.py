@@ -1,0 +1,154 @@
+"""All of the service's configuration, in one place.
+
+Values come from, highest priority first: keyword arguments (the CLI), `VTSERVE_*` environment
+variables, a config file (TOML, YAML or JSON; its path in `VTSERVE_CONFIG` or the `config_file`
+argument), then the defaults below. No other module reads the environment.
+
+With no configuration at all the service serves the shipped `motion-timesformer` and `motion-vivit`
+models, exporting them into `cache_dir` on first start when no bundle exists yet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    JsonConfigSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+ENV_PREFIX = "VTSERVE_"
+CONFIG_ENV = "VTSERVE_CONFIG"
+SHIPPED_MODELS = ("motion-timesformer", "motion-vivit")
+
+RuntimeName = Literal["onnxruntime", "tensorrt", "torch"]
+ExecutionProvider = Literal["tensorrt", "cuda", "cpu"]
+DEFAULT_PROVIDERS: tuple[ExecutionProvider, ...] = ("tensorrt", "cuda", "cpu")
+
+
+class Settings(BaseSettings):
+    """Every knob of `vtserve serve` and `vtserve predict`. Environment: `VTSERVE_<FIELD>` (upper case)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, validate_default=True, protected_namespaces=()
+    )
+
+    # --- server -------------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes (each loads the models)")
+    api_key: SecretStr | None = Field(default=None, description="when set, requests need `Bearer <key>`")
+    metrics_enabled: bool = True
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # --- models -------------------------------------------------------------------------------------
+    model_repository: Path | None = Field(
+        default=None, description="folder of bundles side by side (`<name>/model.json`)"
+    )
+    cache_dir: Path = Field(
+        default=Path("cache/bundles"), description="where shipped models are exported on first start"
+    )
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(SHIPPED_MODELS),
+        description="models to load: bundle names in the repository or cache, or shipped model names; "
+        "empty = every bundle in the repository",
+    )
+    default_model: str | None = Field(default=None, description="defaults to the first loaded model")
+    runtime: RuntimeName = "onnxruntime"
+    providers: Annotated[list[ExecutionProvider], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_PROVIDERS),
+        description="onnxruntime execution providers, in order of preference (unavailable ones are skipped)",
+    )
+    intra_op_threads: int = Field(default=0, ge=0, description="onnxruntime threads; 0 = its default")
+    device: Literal["auto", "cuda", "cpu"] = Field(default="auto", description="torch runtime device")
+    warmup: bool = True
+
+    # --- batching -----------------------------------------------------------------------------------
+    max_batch_size: int = Field(default=8, ge=1, le=256)
+    max_wait_ms: float = Field(default=10.0, ge=0.0, le=10_000.0)
+    max_queue: int = Field(default=64, ge=1, description="queued + in-flight clips per model before 503")
+    request_timeout_s: float = Field(default=120.0, gt=0, description="wait for inference before 504")
+    retry_after_s: int = Field(default=1, ge=1, description="the Retry-After sent with 503")
+
+    # --- uploads and decoding -----------------------------------------------------------------------
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    decoder_workers: int = Field(default=2, ge=1)
+    decode_timeout_s: float = Field(default=30.0, gt=0)
+    decoder_memory_mb: int = Field(default=2048, ge=64)
+    decoder_cpu_s: int = Field(default=120, ge=1)
+    max_pixels: int = Field(default=3840 * 2160, ge=1, description="width × height of the video stream")
+    max_duration_s: float = Field(default=600.0, gt=0)
+    max_frames_decoded: int = Field(default=20_000, ge=1)
+    min_frames: int = Field(default=1, ge=1)
+
+    # --- results ------------------------------------------------------------------------------------
+    result_ttl_s: float = Field(default=3600.0, gt=0)
+    max_results: int = Field(default=1000, ge=1)
+    max_top_k: int = Field(default=20, ge=1)
+
+    config_file: Path | None = Field(default=None, description="read by the settings sources only")
+
+    @field_validator("models", "providers", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        """Allow `VTSERVE_MODELS=a,b` as well as JSON lists."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.default_model is not None and self.models and self.default_model not in self.models:
+            raise ValueError(f"default_model {self.default_model!r} is not in models {self.models}")
+        if len(set(self.models)) != len(self.models):
+            raise ValueError("models must not repeat")
+        return self
+
+    @property
+    def max_wait_s(self) -> float:
+        return self.max_wait_ms / 1000.0
+
+    def api_key_value(self) -> str | None:
+        return None if self.api_key is None else self.api_key.get_secret_value()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        init_kwargs: dict[str, Any] = getattr(init_settings, "init_kwargs", {})
+        path = init_kwargs.get("config_file") or os.environ.get(CONFIG_ENV)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path:
+            sources.append(config_file_source(settings_cls, Path(path)))
+        return tuple(sources)
+
+
+def config_file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    """A settings source for a TOML, YAML or JSON file (by extension); a missing file is an error."""
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    if suffix in (".yaml", ".yml"):
+        return YamlConfigSettingsSource(settings_cls, yaml_file=path)
+    if suffix == ".json":
+        return JsonConfigSettingsSource(settings_cls, json_file=path)
+    raise ValueError(f"config file {path}: use .toml, .yaml/.yml or .json")
