@@ -18,6 +18,7 @@ from export.manifest import INPUT_NAME
 
 _NOT_IMPLEMENTED = re.compile(r"implementation for (\w+)\((\d+)\)")
 _NO_SCHEMA = re.compile(r"No Op registered for (\w+) with domain_version of (\d+)")
+_NOT_REGISTERED = re.compile(r"([\w.]+:\w+|\w+)\((-?\d+)\) is not a registered function/op")
 
 
 def open_session(onnx_path: Path, providers: Sequence[str] = ("CPUExecutionProvider",)) -> Any:
@@ -30,10 +31,17 @@ def open_session(onnx_path: Path, providers: Sequence[str] = ("CPUExecutionProvi
         return ort.InferenceSession(str(onnx_path), sess_options=options, providers=list(providers))
     except Exception as exc:  # onnxruntime raises its own Fail/NotImplemented/InvalidGraph types
         message = " ".join(str(exc).split())
-        match = _NOT_IMPLEMENTED.search(message) or _NO_SCHEMA.search(message)
-        if match is None and "NOT_IMPLEMENTED" not in message and "No Op registered" not in message:
+        match = (
+            _NOT_IMPLEMENTED.search(message) or _NO_SCHEMA.search(message) or _NOT_REGISTERED.search(message)
+        )
+        if match is None and "NOT_IMPLEMENTED" not in message:
             raise
-        op = f"{match.group(1)} (opset {match.group(2)})" if match else "an operator"
+        if match is None:
+            op = "an operator"
+        elif match.group(2).startswith("-"):
+            op = f"operator {match.group(1)}"
+        else:
+            op = f"operator {match.group(1)} (opset {match.group(2)})"
         raise UnsupportedOpError(
             f"onnxruntime {ort.__version__} cannot run {op} in {Path(onnx_path).name}",
             "upgrade onnxruntime (pip install -U onnxruntime), or change the model so the op is not "
