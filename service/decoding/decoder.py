@@ -1,0 +1,341 @@
+"""Decode only the frames a sampling plan needs, and turn them into the model's uint8 clip.
+
+The strategy (see ``docs/decoding.md`` in the shared folder for the measurements behind it):
+
+1. one demux pass keeps the chosen stream's packets and their pts/keyframe flags (``scan_packets``);
+2. decode forward from the start; when the next wanted frame lies at or after a keyframe that has not
+   been sent to the decoder yet, flush the decoder and jump to that keyframe (a seek by pts, done on the
+   packets we already hold, so it is exact and costs no demuxing);
+3. each wanted frame is converted once, by ``reformat`` straight to the resize target in RGB, rotated and
+   cropped in numpy; frames in between are decoded but never converted;
+4. a packet the decoder rejects is skipped (damaged files yield what can be decoded); a wanted frame that
+   never comes out is replaced by the next decodable one, or at the end by the last one.
+
+Before decoding, the number of packets the plan will make the decoder consume is computed from the scan
+and checked against ``max_frames_decoded``; during decoding every frame's size is checked.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import av
+import av.container
+import av.error
+import av.video.stream
+import numpy as np
+import numpy.typing as npt
+from av.video.frame import VideoFrame
+from av.video.reformatter import VideoReformatter
+
+from service.decoding.container import (
+    ChosenStream,
+    check_header,
+    container_name,
+    frame_times_s,
+    open_input,
+    scan_duration_s,
+    scan_packets,
+    select_video_stream,
+    stream_fps,
+)
+from service.decoding.sampling import plan_frames
+from service.decoding.transform import crop_into, display_size, normalize_rotation, resize_target, rotate
+from service.decoding.types import DecodedClip, DecodeLimits, DecodeRequest, PacketScan, SamplingPlan
+from service.errors import ClipTooLarge, ServiceError, Undecodable
+
+_DECODE_ERRORS = (av.error.FFmpegError, OSError, ValueError, EOFError, MemoryError)
+
+
+def _keyframe_table(scan: PacketScan) -> tuple[list[int], list[int]]:
+    """Keyframes as (running max of pts, decode position), for "last keyframe with pts <= t" lookups."""
+    positions = [i for i, key in enumerate(scan.keyframe) if key]
+    running: list[int] = []
+    best = -(2**62)
+    for i in positions:
+        best = max(best, scan.pts[i])
+        running.append(best)
+    return running, positions
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Jump:
+    target: int  # presentation index
+    start: int | None  # decode position to jump to first, or None to continue
+
+
+def plan_decode(scan: PacketScan, targets: Sequence[int]) -> tuple[list[_Jump], int]:
+    """Where to jump for each wanted frame, and how many packets the decoder will consume.
+
+    ``targets`` are sorted, unique presentation indices. A jump is planned only when it skips work: the
+    last keyframe at or before the wanted frame lies beyond everything sent so far.
+    """
+    running, positions = _keyframe_table(scan)
+    decode_pos = {pts: i for i, pts in reversed(list(enumerate(scan.pts)))}
+    sent_until = 0  # packets [0, sent_until) have been sent
+    consumed = 0
+    jumps: list[_Jump] = []
+    for target in targets:
+        target_pts = scan.frame_pts[target]
+        k = bisect.bisect_right(running, target_pts) - 1
+        start: int | None = None
+        if k >= 0 and positions[k] > sent_until:
+            start = positions[k]
+            sent_until = start
+        jumps.append(_Jump(target=target, start=start))
+        needed = decode_pos.get(target_pts, sent_until)
+        if needed >= sent_until:
+            consumed += needed - sent_until + 1
+            sent_until = needed + 1
+    return jumps, consumed
+
+
+class _Sampler:
+    """Converts wanted frames and writes their crops into the output array."""
+
+    def __init__(self, request: DecodeRequest, limits: DecodeLimits, sample_aspect: float, t: int) -> None:
+        self.request = request
+        self.limits = limits
+        self.sample_aspect = sample_aspect
+        self.reformatter = VideoReformatter()
+        size = request.crop_size
+        shape = (t, size, size, 3) if request.crops == 1 else (request.crops, t, size, size, 3)
+        self.out: npt.NDArray[np.uint8] = np.empty(shape, dtype=np.uint8)
+        self.rotation: int | None = None
+
+    def convert(self, frame: VideoFrame) -> npt.NDArray[np.uint8]:
+        """RGB at the resize target, rotated upright (a view of a fresh array)."""
+        width, height = frame.width, frame.height
+        display_w, _ = display_size(width, height, 0, self.sample_aspect)
+        target_w, target_h = resize_target(display_w, height, self.request.short_side)
+        rgb = self.reformatter.reformat(frame, width=target_w, height=target_h, format="rgb24")
+        image = cast(npt.NDArray[np.uint8], rgb.to_ndarray())
+        rotation = normalize_rotation(frame.rotation)
+        if self.rotation is None:
+            self.rotation = rotation
+        return rotate(image, rotation)
+
+    def write(self, t: int, image: npt.NDArray[np.uint8]) -> None:
+        crop_into(self.out, t, image, self.request.crop_size, self.request.crops)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Decoded:
+    """The outcome of decoding: per target slot, the presentation index of the frame used."""
+
+    used: tuple[int, ...]
+    frames_decoded: int
+    packets_failed: int
+
+
+def _frame_index(frame: VideoFrame, scan: PacketScan, last: int) -> int:
+    if frame.pts is None:
+        return min(last + 1, scan.count - 1)
+    return min(bisect.bisect_left(scan.frame_pts, frame.pts), scan.count - 1)
+
+
+def _decode_targets(
+    stream: av.video.stream.VideoStream,
+    packets: Sequence[av.Packet],
+    scan: PacketScan,
+    indices: Sequence[int],
+    sampler: _Sampler,
+    limits: DecodeLimits,
+) -> _Decoded:
+    """Decode forward (jumping to keyframes per ``plan_decode``) and fill every slot of ``indices``."""
+    targets = sorted(set(indices))
+    slots: dict[int, list[int]] = {}
+    for slot, index in enumerate(indices):
+        slots.setdefault(index, []).append(slot)
+    jumps, _ = plan_decode(scan, targets)
+    context = stream.codec_context
+    used: list[int] = [-1] * len(indices)
+    frames_decoded = packets_failed = 0
+    last_index = -1
+    last_frame: VideoFrame | None = None
+    ti = 0
+    pos = 0
+
+    def fill(target: int, image: npt.NDArray[np.uint8], index: int) -> None:
+        for slot in slots[target]:
+            sampler.write(slot, image)
+            used[slot] = index
+
+    def take(frame: VideoFrame) -> None:
+        nonlocal frames_decoded, last_index, last_frame, ti
+        frames_decoded += 1
+        if frames_decoded > limits.max_frames_decoded:
+            raise ClipTooLarge("decoding the clip needs too many frames")
+        if frame.width * frame.height > limits.max_pixels:
+            raise ClipTooLarge(f"a frame is {frame.width}x{frame.height}, over the pixel limit")
+        index = max(_frame_index(frame, scan, last_index), last_index)
+        last_index, last_frame = index, frame
+        image: npt.NDArray[np.uint8] | None = None
+        while ti < len(targets) and targets[ti] <= index:
+            if image is None:
+                image = sampler.convert(frame)
+            fill(targets[ti], image, index)
+            ti += 1
+
+    while ti < len(targets) and pos < len(packets):
+        jump = jumps[ti]
+        if jump.start is not None and jump.start > pos:
+            context.flush_buffers()
+            pos = jump.start
+        packet = packets[pos]
+        pos += 1
+        try:
+            frames = context.decode(packet)
+        except _DECODE_ERRORS:
+            packets_failed += 1
+            continue
+        for frame in frames:
+            take(frame)
+            if ti == len(targets):
+                break
+    if ti < len(targets):
+        try:
+            for frame in context.decode(None):
+                take(frame)
+                if ti == len(targets):
+                    break
+        except _DECODE_ERRORS:
+            packets_failed += 1
+    if ti < len(targets):
+        # wanted frames past the last decodable one (damage at the end): hold the last frame
+        if last_frame is None:
+            raise Undecodable("no frame of the video could be decoded")
+        image = sampler.convert(last_frame)
+        for target in targets[ti:]:
+            fill(target, image, last_index)
+    return _Decoded(used=tuple(used), frames_decoded=frames_decoded, packets_failed=packets_failed)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Opened:
+    container: av.container.InputContainer
+    chosen: ChosenStream
+    scan: PacketScan
+    packets: list[av.Packet]
+    fps: float
+    duration_s: float
+    times: tuple[float, ...]
+
+
+def _open_and_scan(data: bytes, limits: DecodeLimits) -> _Opened:
+    container = open_input(data, limits)
+    try:
+        chosen = select_video_stream(container)
+        check_header(chosen.stream, limits)
+        scan, packets = scan_packets(container, chosen.stream, limits)
+        fps = stream_fps(chosen.stream, scan)
+        return _Opened(
+            container=container,
+            chosen=chosen,
+            scan=scan,
+            packets=packets,
+            fps=fps,
+            duration_s=scan_duration_s(scan, fps),
+            times=frame_times_s(scan),
+        )
+    except BaseException:
+        container.close()
+        raise
+
+
+def _configure_decoder(stream: av.video.stream.VideoStream, limits: DecodeLimits) -> None:
+    context = stream.codec_context
+    context.options = {"max_pixels": str(limits.max_pixels)}
+    if int(context.width) * int(context.height) >= limits.threads_min_pixels:
+        context.thread_type = "AUTO"
+
+
+def _sample_aspect(stream: av.video.stream.VideoStream) -> float:
+    sar = stream.codec_context.sample_aspect_ratio
+    if sar is None or sar.numerator <= 0 or sar.denominator <= 0:
+        return 1.0
+    value = float(sar)
+    return value if 0.1 <= value <= 10.0 else 1.0
+
+
+def _clip(opened: _Opened, plan: SamplingPlan, request: DecodeRequest, limits: DecodeLimits) -> DecodedClip:
+    stream = opened.chosen.stream
+    sampler = _Sampler(request, limits, _sample_aspect(stream), len(plan.indices))
+    decoded = _decode_targets(stream, opened.packets, opened.scan, plan.indices, sampler, limits)
+    rotation = sampler.rotation or 0
+    context = stream.codec_context
+    width, height = display_size(int(context.width), int(context.height), rotation, _sample_aspect(stream))
+    origin = opened.times[0]
+    return DecodedClip(
+        frames=sampler.out,
+        indices=decoded.used,
+        timestamps_s=tuple(opened.times[i] - origin for i in decoded.used),
+        fps=opened.fps,
+        duration_s=opened.duration_s,
+        rotation=rotation,
+        stream_index=int(stream.index),
+        stream_selection=opened.chosen.selection,
+        width=width,
+        height=height,
+        codec=str(context.name),
+        container=container_name(opened.container),
+        pix_fmt=context.pix_fmt,
+        crops=request.crops,
+        frame_count=opened.scan.count,
+        frames_decoded=decoded.frames_decoded,
+        packets_failed=decoded.packets_failed,
+        plan=plan,
+    )
+
+
+def _check_budget(opened: _Opened, plans: Sequence[SamplingPlan], limits: DecodeLimits) -> None:
+    consumed = sum(plan_decode(opened.scan, sorted(set(plan.indices)))[1] for plan in plans)
+    if consumed > limits.max_frames_decoded:
+        raise ClipTooLarge(
+            f"sampling this clip needs decoding {consumed} frames (limit {limits.max_frames_decoded})"
+        )
+
+
+def decode_clip(data: bytes, request: DecodeRequest, limits: DecodeLimits) -> DecodedClip:
+    """Decode the frames of clip ``request.clip_index`` of ``data``; pure, synchronous, in-process.
+
+    Raises only :class:`~service.errors.ServiceError` subclasses for bad input.
+    """
+    return decode_clips(data, request, limits, clip_indices=(request.clip_index,))[0]
+
+
+def decode_clips(
+    data: bytes,
+    request: DecodeRequest,
+    limits: DecodeLimits,
+    clip_indices: Sequence[int] | None = None,
+) -> tuple[DecodedClip, ...]:
+    """Decode several clips of one upload (all ``request.num_clips`` by default) with one scan.
+
+    Each clip is decoded by its own forward pass over the held packets (clips may overlap).
+    """
+    try:
+        opened = _open_and_scan(data, limits)
+    except ServiceError:
+        raise
+    except _DECODE_ERRORS as exc:
+        raise Undecodable() from exc
+    try:
+        ks = range(request.num_clips) if clip_indices is None else clip_indices
+        plans = [plan_frames(request, opened.times, opened.fps, k) for k in ks]
+        _check_budget(opened, plans, limits)
+        _configure_decoder(opened.chosen.stream, limits)
+        clips: list[DecodedClip] = []
+        for plan in plans:
+            opened.chosen.stream.codec_context.flush_buffers()
+            clips.append(_clip(opened, plan, request, limits))
+        return tuple(clips)
+    except ServiceError:
+        raise
+    except _DECODE_ERRORS as exc:
+        raise Undecodable() from exc
+    finally:
+        opened.container.close()
