@@ -11,6 +11,7 @@ Public API (others code against these names):
 """
 
 from service.decoding.decoder import decode_clip, decode_clips
+from service.decoding.pool import DecoderPool
 from service.decoding.probe import probe
 from service.decoding.sampling import plan_clips, plan_frames, plan_stride, plan_uniform
 from service.decoding.types import (
@@ -28,6 +29,7 @@ __all__ = [
     "DecodeLimits",
     "DecodeRequest",
     "DecodedClip",
+    "DecoderPool",
     "PacketScan",
     "ProbeResult",
     "SamplingPlan",
