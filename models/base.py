@@ -1,0 +1,194 @@
+"""The contract every vtserve video model follows: typed config, model card, `forward → VideoOutput`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from models.attention_maps import AttentionMaps
+from models.card import ModelCard
+from models.layers import Attention, GeluApprox, Grid, QkvBias, resample_1d
+from models.outputs import VideoOutput
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoConfig:
+    """Fields shared by every architecture. The input is fixed per instance: `[B, num_frames, 3, S, S]`.
+
+    `mlp_dim` None means `4 · embed_dim`; `gelu` is exact (`"none"`) or tanh-approximate (`"tanh"`).
+    `fused_attn` picks SDPA (True) or explicit softmax (False) for
+    every layer; attention maps are computed explicitly in the last layer either way.
+    """
+
+    num_frames: int
+    image_size: int
+    patch_size: int = 16
+    tubelet_size: int = 1
+    in_chans: int = 3
+    num_classes: int = 400
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_dim: int | None = None
+    qkv_bias: QkvBias = "qkv"
+    gelu: GeluApprox = "none"
+    norm_eps: float = 1e-6
+    drop_rate: float = 0.0
+    attn_drop_rate: float = 0.0
+    drop_path_rate: float = 0.0
+    fused_attn: bool = True
+
+    def __post_init__(self) -> None:
+        if self.image_size % self.patch_size:
+            raise ValueError(
+                f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}"
+            )
+        if self.num_frames % self.tubelet_size:
+            raise ValueError(
+                f"num_frames={self.num_frames} is not a multiple of tubelet_size={self.tubelet_size}"
+            )
+        if self.embed_dim % self.num_heads:
+            raise ValueError(f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
+        if min(self.depth, self.num_classes, self.num_frames) < 1:
+            raise ValueError("depth, num_classes and num_frames must be positive")
+
+    @property
+    def hidden_dim(self) -> int:
+        return self.mlp_dim if self.mlp_dim is not None else 4 * self.embed_dim
+
+    @property
+    def grid(self) -> Grid:
+        side = self.image_size // self.patch_size
+        return Grid(self.num_frames // self.tubelet_size, side, side)
+
+    def drop_path_rates(self, depth: int | None = None) -> list[float]:
+        n = self.depth if depth is None else depth
+        return [self.drop_path_rate * i / max(n - 1, 1) for i in range(n)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VideoConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        return cls(**data)
+
+
+def default_labels(n: int) -> tuple[str, ...]:
+    return tuple(f"class_{i}" for i in range(n))
+
+
+def init_module(module: nn.Module) -> None:
+    """Linear/Conv trunc_normal(0.02) with zero bias; LayerNorm ones/zeros."""
+    if isinstance(module, nn.Linear | nn.Conv2d | nn.Conv3d):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+class VideoModel(nn.Module):
+    """Base of all models: `forward(x, *, return_attention=False) -> VideoOutput`.
+
+    x: float32 `[B, T, 3, H, W]`, normalised per `self.card` (`(pixel/255 − mean)/std`). T, H, W are
+    fixed by `self.config` (the token grid is known when the graph is built); B is free.
+    Subclasses implement `forward_features` (pooled features `[B, D]` and, on request, the last layer's
+    `AttentionMaps`) and own a `head`; `adapt_state_dict` resamples embeddings of a checkpoint saved at
+    another grid (see each subclass for the method).
+    """
+
+    arch: ClassVar[str]
+    config_cls: ClassVar[type[VideoConfig]]
+    head: nn.Linear
+    head_drop: nn.Dropout
+
+    def __init__(self, config: VideoConfig, card: ModelCard | None = None) -> None:
+        super().__init__()
+        if not isinstance(config, self.config_cls):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_cls.__name__}, got {type(config).__name__}"
+            )
+        self.config = config
+        self.card = card if card is not None else self.default_card(config)
+        self.registry_name: str | None = None
+        self._check_card()
+
+    # --- card -------------------------------------------------------------------------------------
+    @classmethod
+    def default_card(
+        cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
+    ) -> ModelCard:
+        raise NotImplementedError
+
+    def _check_card(self) -> None:
+        c, card = self.config, self.card
+        facts = {
+            "num_frames": (card.num_frames, c.num_frames),
+            "image_size": (card.image_size, c.image_size),
+            "patch_size": (card.patch_size, c.patch_size),
+            "tubelet_size": (card.tubelet_size, c.tubelet_size),
+            "num_classes (labels)": (card.num_classes, c.num_classes),
+        }
+        bad = {k: v for k, v in facts.items() if v[0] != v[1]}
+        if bad:
+            detail = ", ".join(f"{k}: card {a} vs config {b}" for k, (a, b) in bad.items())
+            raise ValueError(f"model card does not match the config: {detail}")
+
+    # --- forward ----------------------------------------------------------------------------------
+    @property
+    def grid(self) -> Grid:
+        return self.config.grid
+
+    def forward_features(
+        self, x: Tensor, *, return_attention: bool = False
+    ) -> tuple[Tensor, AttentionMaps | None]:
+        raise NotImplementedError
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        return self.head(self.head_drop(features))
+
+    def forward(self, x: Tensor, *, return_attention: bool = False) -> VideoOutput:
+        c = self.config
+        expected = (c.num_frames, c.in_chans, c.image_size, c.image_size)
+        if x.dim() != 5 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"expected input [B, {', '.join(map(str, expected))}], got {list(x.shape)}")
+        features, maps = self.forward_features(x, return_attention=return_attention)
+        logits = self.forward_head(features)
+        if maps is None:
+            return VideoOutput(logits)
+        return VideoOutput(logits, maps.temporal, maps.spatial)
+
+    # --- utilities --------------------------------------------------------------------------------
+    def set_fused_attn(self, fused: bool) -> None:
+        """Switch every attention layer between SDPA (True) and explicit softmax (False)."""
+        for module in self.modules():
+            if isinstance(module, Attention):
+                module.fused = fused
+
+    def adapt_state_dict(
+        self, state_dict: dict[str, Tensor], *, source_grid: Grid | None = None
+    ) -> dict[str, Tensor]:
+        """Resample position/time embeddings saved for another grid (`source_grid`) to this model's grid."""
+        return dict(state_dict)
+
+    def _init_weights(self, *embeddings: Tensor) -> None:
+        self.apply(init_module)
+        with torch.no_grad():
+            for p in embeddings:
+                nn.init.trunc_normal_(p, std=0.02)
+
+
+def resample_prefixed_1d(sd: dict[str, Tensor], key: str, length: int, *, prefix: int, mode: Any) -> None:
+    """In place: `sd[key]` `[1, prefix + n, D]` → `[1, prefix + length, D]`, the prefix kept as is."""
+    if key not in sd or sd[key].shape[1] == prefix + length:
+        return
+    value = sd[key]
+    sd[key] = torch.cat((value[:, :prefix], resample_1d(value[:, prefix:], length, mode)), dim=1)

@@ -1,0 +1,175 @@
+"""Transformer blocks: one class per attention pattern, over an explicit `(T', h, w)` grid.
+
+All blocks are pre-norm (`x + attn(norm1(x))`, then `x + mlp(norm2(x))`) and built from the shared
+`Attention` and `Mlp` (layer classes can be swapped through `attn_layer` / `mlp_layer` / `norm_layer`).
+
+Token layouts (the `D` axis last everywhere):
+
+* `DividedSpaceTimeBlock`, `JointSpaceTimeBlock`: `[B, 1 + T'·h·w, D]` = `[cls; patches]` with patches
+  **frame-major** — index `1 + t·h·w + i·w + j` is frame `t`, row `i`, column `j`. (The official
+  TimeSformer stores `(h, w, t)`; attention is permutation-equivariant, so the result is identical.)
+  `JointSpaceTimeBlock(has_cls=False)` takes `[B, T'·h·w, D]` (VideoMAE).
+* `SpaceOnlyBlock`: `[B·T', 1 + h·w, D]` — one sequence per frame, each with its own cls copy.
+* `Block`: any `[N, L, D]` sequence (the factorised encoder's temporal transformer); no grid.
+
+`forward(..., return_attention=True)` computes this block's attention explicitly and returns the maps
+of `models.attention_maps` (see that module for the method); otherwise the second value is None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from models.attention_maps import AttentionMaps, divided_maps, joint_maps, space_only_maps
+from models.layers import Attention, GeluApprox, Grid, Mlp, QkvBias
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per sample; identity at eval or when `p == 0`."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class _PreNorm(nn.Module):
+    """Parameters and the plain ViT computation shared by the joint-style blocks."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_dim: int,
+        *,
+        qkv_bias: QkvBias = "qkv",
+        norm_eps: float = 1e-6,
+        gelu: GeluApprox = "none",
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        fused: bool = True,
+        attn_layer: type[Attention] = Attention,
+        mlp_layer: type[Mlp] = Mlp,
+        norm_layer: Callable[..., nn.Module] = nn.LayerNorm,
+    ) -> None:
+        super().__init__()
+        self.norm1 = norm_layer(dim, eps=norm_eps)
+        self.attn = attn_layer(
+            dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop, fused=fused
+        )
+        self.drop_path = DropPath(drop_path)
+        self.norm2 = norm_layer(dim, eps=norm_eps)
+        self.mlp = mlp_layer(dim, mlp_dim, approximate=gelu, drop=drop)
+
+    def _vit(self, x: Tensor, need_weights: bool) -> tuple[Tensor, Tensor | None]:
+        res, probs = self.attn(self.norm1(x), need_weights=need_weights)
+        x = x + self.drop_path(res)
+        x = x + self.drop_path(self.mlp(self.norm2(x)))
+        return x, probs
+
+
+class Block(_PreNorm):
+    """A plain ViT block over `[N, L, D]`; `need_weights` returns head-averaged `[N, L, L]`."""
+
+    def forward(self, x: Tensor, *, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        return self._vit(x, need_weights)
+
+
+class JointSpaceTimeBlock(_PreNorm):
+    """Joint space–time attention over all `[cls;] T'·h·w` tokens (TimeSformer joint, ViViT 1, VideoMAE)."""
+
+    def __init__(
+        self, dim: int, num_heads: int, mlp_dim: int, *, has_cls: bool = True, **kwargs: Any
+    ) -> None:
+        super().__init__(dim, num_heads, mlp_dim, **kwargs)
+        self.has_cls = has_cls
+
+    def forward(
+        self, x: Tensor, grid: Grid, *, return_attention: bool = False
+    ) -> tuple[Tensor, AttentionMaps | None]:
+        x, probs = self._vit(x, return_attention)
+        return x, None if probs is None else joint_maps(probs, grid, has_cls=self.has_cls)
+
+
+class SpaceOnlyBlock(_PreNorm):
+    """Attention within each frame only: `[B·T', 1 + h·w, D]`, frames never interact."""
+
+    def forward(
+        self, x: Tensor, grid: Grid, *, return_attention: bool = False
+    ) -> tuple[Tensor, AttentionMaps | None]:
+        x, probs = self._vit(x, return_attention)
+        return x, None if probs is None else space_only_maps(probs, grid)
+
+
+class DividedSpaceTimeBlock(_PreNorm):
+    """TimeSformer divided space–time attention over `[B, 1 + T·h·w, D]` (frame-major patches).
+
+    1. temporal: patches only (cls excluded), grouped by spatial position: `[B·h·w, T, D]`;
+       `temporal_norm1 → temporal_attn → temporal_fc`, residual added to the patches;
+    2. spatial: the cls is replicated per frame and prepended to each frame's patches: `[B·T, 1 + h·w, D]`;
+       `norm1 → attn`; the T cls outputs are averaged back into one; residual added to cls and patches;
+    3. `norm2 → mlp`, residual.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_dim: int, **kwargs: Any) -> None:
+        super().__init__(dim, num_heads, mlp_dim, **kwargs)
+        attn_layer: type[Attention] = kwargs.get("attn_layer", Attention)
+        norm_layer: Callable[..., nn.Module] = kwargs.get("norm_layer", nn.LayerNorm)
+        self.temporal_norm1 = norm_layer(dim, eps=kwargs.get("norm_eps", 1e-6))
+        self.temporal_attn = attn_layer(
+            dim,
+            num_heads,
+            qkv_bias=kwargs.get("qkv_bias", "qkv"),
+            attn_drop=kwargs.get("attn_drop", 0.0),
+            proj_drop=kwargs.get("drop", 0.0),
+            fused=kwargs.get("fused", True),
+        )
+        self.temporal_fc = nn.Linear(dim, dim)
+
+    def forward(
+        self, x: Tensor, grid: Grid, *, return_attention: bool = False
+    ) -> tuple[Tensor, AttentionMaps | None]:
+        t, n = grid.t, grid.patches
+        dim = x.shape[-1]
+        cls, patches = x[:, :1], x[:, 1:]  # [B, 1, D], [B, T·n, D]
+
+        # 1. temporal: [B, T, n, D] -> [B·n, T, D]
+        xt = patches.reshape(-1, t, n, dim).transpose(1, 2).reshape(-1, t, dim)
+        res_t, temporal_probs = self.temporal_attn(self.temporal_norm1(xt), need_weights=return_attention)
+        res_t = res_t.reshape(-1, n, t, dim).transpose(1, 2).reshape(-1, t * n, dim)
+        patches = patches + self.temporal_fc(self.drop_path(res_t))
+
+        # 2. spatial: [B, T, n, D] -> [B·T, 1 + n, D] with the cls replicated per frame
+        cls_rep = cls.unsqueeze(1).expand(-1, t, -1, -1).reshape(-1, 1, dim)
+        xs = torch.cat((cls_rep, patches.reshape(-1, n, dim)), dim=1)
+        res_s, spatial_probs = self.attn(self.norm1(xs), need_weights=return_attention)
+        res_s = self.drop_path(res_s)
+        res_cls = res_s[:, :1].reshape(-1, t, dim).mean(dim=1, keepdim=True)
+        x = torch.cat((cls + res_cls, patches + res_s[:, 1:].reshape(-1, t * n, dim)), dim=1)
+
+        # 3. MLP
+        x = x + self.drop_path(self.mlp(self.norm2(x)))
+        if temporal_probs is None or spatial_probs is None:
+            return x, None
+        return x, divided_maps(temporal_probs, spatial_probs, grid)
+
+
+GridBlock = DividedSpaceTimeBlock | JointSpaceTimeBlock | SpaceOnlyBlock
+
+#: Attention patterns over a `(T', h, w)` grid, by the name used in configs and model cards.
+BLOCKS: dict[str, type[GridBlock]] = {
+    "divided_space_time": DividedSpaceTimeBlock,
+    "joint_space_time": JointSpaceTimeBlock,
+    "space_only": SpaceOnlyBlock,
+}

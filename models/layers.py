@@ -1,0 +1,214 @@
+"""Shared layers: attention (fused SDPA or explicit softmax), MLP, patch/tubelet embedding, embedding tables.
+
+Token tensors are `[N, L, D]` (batch-like leading dim, sequence, channels). Video tensors entering an
+embedding are `[B, T, C, H, W]`; an embedding returns `[B, T', h·w, D]` with patches of each frame (or
+tubelet slice) in row-major `(h, w)` order, so every model starts from the same explicit grid.
+
+Reshapes use `-1` for the batch dimension and config-fixed sizes for the rest, so the graph traces
+with a dynamic batch axis (ONNX export) and no Python control flow depends on tensor values.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+QkvBias = Literal["qkv", "qv", "none"]
+GeluApprox = Literal["none", "tanh"]
+ResampleMode = Literal["nearest", "linear", "bilinear", "trilinear", "bicubic"]
+
+
+class Grid(NamedTuple):
+    """The token grid of a video: `t` temporal positions (frames or tubelet slices) × `h` × `w` patches."""
+
+    t: int
+    h: int
+    w: int
+
+    @property
+    def patches(self) -> int:
+        """Patches per frame, `h·w`."""
+        return self.h * self.w
+
+    @property
+    def tokens(self) -> int:
+        """Patch tokens in the whole clip, `t·h·w` (no cls)."""
+        return self.t * self.h * self.w
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over `[N, L, D]`.
+
+    `fused=True` uses `F.scaled_dot_product_attention`; `fused=False` (or `need_weights=True`) computes
+    `softmax(q kᵀ · head_dim^-0.5) v` explicitly and can return the probabilities, averaged over heads
+    (`[N, L, L]`, rows sum to 1). Both paths share the parameters and agree to float32 rounding.
+
+    `qkv_bias`: `"qkv"` a bias on q, k and v (`qkv.bias`); `"qv"` learned q and v biases with a fixed
+    zero k bias (VideoMAE: `q_bias`, `v_bias`); `"none"` no bias.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        qkv_bias: QkvBias = "qkv",
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        fused: bool = True,
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim={dim} is not divisible by num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim**-0.5
+        self.fused = fused
+        self.qkv_bias_mode: QkvBias = qkv_bias
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias == "qkv")
+        if qkv_bias == "qv":
+            self.q_bias = nn.Parameter(torch.zeros(dim))
+            self.v_bias = nn.Parameter(torch.zeros(dim))
+            self.k_bias: Tensor
+            self.register_buffer("k_bias", torch.zeros(dim), persistent=False)
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def _qkv(self, x: Tensor) -> Tensor:
+        if self.qkv_bias_mode == "qv":
+            bias = torch.cat((self.q_bias, self.k_bias, self.v_bias))
+            return F.linear(x, self.qkv.weight, bias)
+        return self.qkv(x)
+
+    def forward(self, x: Tensor, *, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        length, dim = x.shape[1], x.shape[2]
+        qkv = self._qkv(x).reshape(-1, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # [N, heads, L, head_dim]
+        weights: Tensor | None = None
+        if self.fused and not need_weights:
+            p = self.attn_drop.p if self.training else 0.0
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, scale=self.scale)
+        else:
+            probs = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
+            out = self.attn_drop(probs) @ v
+            if need_weights:
+                weights = probs.mean(dim=1)
+        out = out.transpose(1, 2).reshape(-1, length, dim)
+        return self.proj_drop(self.proj(out)), weights
+
+
+class Mlp(nn.Module):
+    """`fc1 → GELU → fc2`; GELU exact (`approximate="none"`) or tanh-approximate (ViViT/scenic)."""
+
+    def __init__(
+        self, dim: int, hidden_dim: int, *, approximate: GeluApprox = "none", drop: float = 0.0
+    ) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU(approximate=approximate)
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class PatchEmbed(nn.Module):
+    """Per-frame patches (TimeSformer): Conv2d, kernel = stride = patch.
+
+    `[B, T, C, H, W]` → `[B, T, h·w, D]`, patches in row-major `(h, w)` order.
+    """
+
+    def __init__(self, *, num_frames: int, image_size: int, patch_size: int, in_chans: int, dim: int) -> None:
+        super().__init__()
+        side = image_size // patch_size
+        self.grid = Grid(num_frames, side, side)
+        self.in_chans, self.image_size, self.dim = in_chans, image_size, dim
+        self.proj = nn.Conv2d(in_chans, dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        size = self.image_size
+        x = self.proj(x.reshape(-1, self.in_chans, size, size))  # [B·T, D, h, w]
+        return x.flatten(2).transpose(1, 2).reshape(-1, self.grid.t, self.grid.patches, self.dim)
+
+
+class TubeletEmbed(nn.Module):
+    """Tubelets (ViViT, VideoMAE): Conv3d, kernel = stride = `(tubelet, patch, patch)`.
+
+    `[B, T, C, H, W]` → `[B, T/tubelet, h·w, D]`, patches in row-major `(h, w)` order.
+    """
+
+    def __init__(
+        self, *, num_frames: int, image_size: int, patch_size: int, tubelet_size: int, in_chans: int, dim: int
+    ) -> None:
+        super().__init__()
+        side = image_size // patch_size
+        self.grid = Grid(num_frames // tubelet_size, side, side)
+        self.dim = dim
+        kernel = (tubelet_size, patch_size, patch_size)
+        self.proj = nn.Conv3d(in_chans, dim, kernel_size=kernel, stride=kernel)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.proj(x.transpose(1, 2))  # [B, D, T', h, w]
+        return x.flatten(3).permute(0, 2, 3, 1).reshape(-1, self.grid.t, self.grid.patches, self.dim)
+
+
+def sinusoid_table(num_positions: int, dim: int) -> Tensor:
+    """VideoMAE's fixed table `[1, n, d]`: angle = pos / 10000^(2⌊j/2⌋/d); sin on even j, cos on odd j.
+
+    Built in float64 (as the reference's numpy code), returned as float32.
+    """
+    pos = torch.arange(num_positions, dtype=torch.float64, device="cpu")[:, None]
+    j = torch.arange(dim, dtype=torch.float64, device="cpu")
+    angles = pos / torch.pow(
+        torch.tensor(10000.0, dtype=torch.float64), 2 * torch.div(j, 2, rounding_mode="floor") / dim
+    )
+    table = torch.empty_like(angles)
+    table[:, 0::2] = torch.sin(angles[:, 0::2])
+    table[:, 1::2] = torch.cos(angles[:, 1::2])
+    return table.to(torch.float32).unsqueeze(0)
+
+
+def resample_1d(embed: Tensor, length: int, mode: ResampleMode = "nearest") -> Tensor:
+    """`[1, n, D]` → `[1, length, D]` by `F.interpolate` along the sequence (TimeSformer: nearest)."""
+    if embed.shape[1] == length:
+        return embed
+    align = False if mode in ("linear",) else None
+    out = F.interpolate(embed.transpose(1, 2), size=length, mode=mode, align_corners=align)
+    return out.transpose(1, 2)
+
+
+def resample_2d(
+    embed: Tensor, old: tuple[int, int], new: tuple[int, int], mode: ResampleMode = "nearest"
+) -> Tensor:
+    """`[1, h·w, D]` on grid `old` → `[1, h'·w', D]` on grid `new` (row-major), by `F.interpolate`."""
+    if tuple(old) == tuple(new):
+        return embed
+    dim = embed.shape[-1]
+    grid = embed.reshape(1, old[0], old[1], dim).permute(0, 3, 1, 2)
+    align = False if mode in ("bilinear", "bicubic") else None
+    out = F.interpolate(grid, size=new, mode=mode, align_corners=align)
+    return out.permute(0, 2, 3, 1).reshape(1, new[0] * new[1], dim)
+
+
+def resample_3d(embed: Tensor, old: Grid, new: Grid, mode: ResampleMode = "trilinear") -> Tensor:
+    """`[1, t·h·w, D]` on grid `old` → `[1, t'·h'·w', D]` on grid `new` (`(t, h, w)` order)."""
+    if tuple(old) == tuple(new):
+        return embed
+    dim = embed.shape[-1]
+    grid = embed.reshape(1, old.t, old.h, old.w, dim).permute(0, 4, 1, 2, 3)
+    align = False if mode == "trilinear" else None
+    out = F.interpolate(grid, size=(new.t, new.h, new.w), mode=mode, align_corners=align)
+    return out.permute(0, 2, 3, 4, 1).reshape(1, new.tokens, dim)
+
+
+def square_side(n: int, what: str) -> int:
+    side = math.isqrt(n)
+    if side * side != n:
+        raise ValueError(f"{what}: {n} positions do not form a square grid")
+    return side

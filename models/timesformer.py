@@ -1,0 +1,162 @@
+"""TimeSformer (Bertasius et al. 2021): divided space–time, joint space–time and space-only attention.
+
+Numerically the official `timesformer/models/vit.py` (and HF `TimesformerForVideoClassification` at its
+configured frame count). Parameter names follow the official checkpoint (without its `model.` prefix).
+
+Embeddings: per-frame Conv2d patches; `pos_embed` `[1, 1 + h·w, D]` is added to `[cls; patches]` of
+every frame; `time_embed` `[1, T, D]` to the patch tokens only (never to cls; absent for space-only).
+
+* divided / joint: tokens `[B, 1 + T·h·w, D]` (frame-major, see `models.blocks`); head on the final
+  norm of the cls token.
+* space-only: tokens `[B·T, 1 + h·w, D]`, each frame with its own cls; frames never interact.
+  `space_only_pool="tokens"` (official): the T cls outputs are averaged *before* the final norm.
+  `space_only_pool="logits"` (HF): the head runs per frame and the T logits are averaged — HF returns the
+  per-frame logits `[B·T, C]`, and we return their mean over frames. The two differ (the norm is not
+  linear); converters set the one the checkpoint was made with.
+
+Other frame counts / resolutions (`adapt_state_dict`): as the official code — `time_embed` resampled
+along time with `nearest`, the 2D `pos_embed` grid with `nearest`, cls position kept. HF is silently
+wrong when T ≠ `config.num_frames` (it reshapes with the config's frame count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from models.attention_maps import AttentionMaps
+from models.base import VideoConfig, VideoModel, default_labels
+from models.blocks import BLOCKS, GridBlock
+from models.card import KINETICS_MEAN, KINETICS_STD, ModelCard
+from models.layers import Grid, PatchEmbed, resample_1d, resample_2d, square_side
+
+TimeSformerAttention = Literal["divided_space_time", "joint_space_time", "space_only"]
+
+#: The official sampling rate per frame count (8×32, HR 16×16, L 96×4).
+OFFICIAL_FRAME_STRIDE = {8: 32, 16: 16, 96: 4}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimeSformerConfig(VideoConfig):
+    num_frames: int = 8
+    image_size: int = 224
+    attention: TimeSformerAttention = "divided_space_time"
+    space_only_pool: Literal["tokens", "logits"] = "tokens"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.attention not in BLOCKS:
+            raise ValueError(f"attention must be one of {sorted(BLOCKS)}, got {self.attention!r}")
+        if self.tubelet_size != 1:
+            raise ValueError("TimeSformer embeds single frames: tubelet_size must be 1")
+
+
+class TimeSformer(VideoModel):
+    arch = "timesformer"
+    config_cls = TimeSformerConfig
+    config: TimeSformerConfig
+
+    def __init__(self, config: TimeSformerConfig, card: ModelCard | None = None) -> None:
+        super().__init__(config, card)
+        c = config
+        d = c.embed_dim
+        self.patch_embed = PatchEmbed(
+            num_frames=c.num_frames,
+            image_size=c.image_size,
+            patch_size=c.patch_size,
+            in_chans=c.in_chans,
+            dim=d,
+        )
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid.patches, d))
+        self.space_only = c.attention == "space_only"
+        if not self.space_only:
+            self.time_embed = nn.Parameter(torch.zeros(1, c.num_frames, d))
+        self.pos_drop = nn.Dropout(c.drop_rate)
+        block_cls = BLOCKS[c.attention]
+        self.blocks = nn.ModuleList(
+            block_cls(
+                d,
+                c.num_heads,
+                c.hidden_dim,
+                qkv_bias=c.qkv_bias,
+                norm_eps=c.norm_eps,
+                gelu=c.gelu,
+                drop=c.drop_rate,
+                attn_drop=c.attn_drop_rate,
+                drop_path=rate,
+                fused=c.fused_attn,
+            )
+            for rate in c.drop_path_rates()
+        )
+        self.norm = nn.LayerNorm(d, eps=c.norm_eps)
+        self.head_drop = nn.Dropout(c.drop_rate)
+        self.head = nn.Linear(d, c.num_classes)
+        embeds = [self.cls_token, self.pos_embed] + ([] if self.space_only else [self.time_embed])
+        self._init_weights(*embeds)
+
+    @classmethod
+    def default_card(
+        cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
+    ) -> ModelCard:
+        assert isinstance(config, TimeSformerConfig)
+        return ModelCard(
+            name=name or f"timesformer_{config.num_frames}x{config.image_size}",
+            architecture=cls.arch,
+            attention=config.attention,
+            labels=labels or default_labels(config.num_classes),
+            num_frames=config.num_frames,
+            image_size=config.image_size,
+            patch_size=config.patch_size,
+            mean=KINETICS_MEAN,
+            std=KINETICS_STD,
+            sampling="stride",
+            frame_stride=OFFICIAL_FRAME_STRIDE.get(config.num_frames, 32),
+        )
+
+    def _run_blocks(
+        self, x: Tensor, grid: Grid, return_attention: bool
+    ) -> tuple[Tensor, AttentionMaps | None]:
+        maps: AttentionMaps | None = None
+        last = len(self.blocks) - 1
+        block: GridBlock
+        for i, block in enumerate(self.blocks):  # type: ignore[assignment]
+            x, maps = block(x, grid, return_attention=return_attention and i == last)
+        return x, maps
+
+    def forward_features(
+        self, x: Tensor, *, return_attention: bool = False
+    ) -> tuple[Tensor, AttentionMaps | None]:
+        grid, d = self.grid, self.config.embed_dim
+        patches = self.patch_embed(x) + self.pos_embed[:, 1:].unsqueeze(1)  # [B, T, n, D]
+        cls = self.cls_token + self.pos_embed[:, :1]  # [1, 1, D]
+        if self.space_only:
+            patches = patches.reshape(-1, grid.patches, d)  # [B·T, n, D]
+            tokens = torch.cat((cls.expand(patches.shape[0], -1, -1), patches), dim=1)
+            tokens, maps = self._run_blocks(self.pos_drop(tokens), grid, return_attention)
+            cls_out = tokens[:, 0].reshape(-1, grid.t, d)  # [B, T, D]
+            if self.config.space_only_pool == "tokens":
+                return self.norm(cls_out.mean(dim=1)), maps
+            return self.norm(cls_out).mean(dim=1), maps
+        patches = (patches + self.time_embed.unsqueeze(2)).reshape(-1, grid.tokens, d)  # [B, T·n, D]
+        tokens = torch.cat((cls.expand(patches.shape[0], -1, -1), patches), dim=1)
+        tokens, maps = self._run_blocks(self.pos_drop(tokens), grid, return_attention)
+        return self.norm(tokens[:, 0]), maps
+
+    def adapt_state_dict(
+        self, state_dict: dict[str, Tensor], *, source_grid: Grid | None = None
+    ) -> dict[str, Tensor]:
+        """Resample `pos_embed` (2D grid, nearest) and `time_embed` (nearest) to this model's grid."""
+        sd = dict(state_dict)
+        grid = self.grid
+        if "pos_embed" in sd and sd["pos_embed"].shape[1] != 1 + grid.patches:
+            pos = sd["pos_embed"]
+            side = square_side(pos.shape[1] - 1, "pos_embed")
+            patch_pos = resample_2d(pos[:, 1:], (side, side), (grid.h, grid.w), mode="nearest")
+            sd["pos_embed"] = torch.cat((pos[:, :1], patch_pos), dim=1)
+        if not self.space_only and "time_embed" in sd:
+            sd["time_embed"] = resample_1d(sd["time_embed"], grid.t, mode="nearest")
+        return sd

@@ -1,0 +1,106 @@
+"""VideoMAE (Tong et al. 2022) fine-tuned classifier: numerically HF `VideoMAEForVideoClassification`.
+
+Tubelet Conv3d `(2, 16, 16)`; tokens `[B, T'·h·w, D]` frame-major, **no cls token**; a fixed sinusoid
+position table over the flattened token index (computed in float64, never stored in checkpoints);
+joint attention with q and v biases but no k bias; mean pooling over all tokens → `fc_norm` → head.
+LayerNorm eps: HF uses `1e-12` in the blocks and `1e-5` in `fc_norm` (the original code 1e-6); the
+defaults match HF so hub checkpoints give HF's logits.
+
+Other frame counts / resolutions: nothing to resample — the table is recomputed for the new token
+count, exactly what the reference does when configured with other sizes (note the table indexes the
+flattened `(t, h, w)` position, so a new grid changes which position each entry describes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from models.attention_maps import AttentionMaps
+from models.base import VideoConfig, VideoModel, default_labels
+from models.blocks import JointSpaceTimeBlock
+from models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
+from models.layers import QkvBias, TubeletEmbed, sinusoid_table
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoMAEConfig(VideoConfig):
+    num_frames: int = 16
+    image_size: int = 224
+    tubelet_size: int = 2
+    qkv_bias: QkvBias = "qv"
+    norm_eps: float = 1e-12
+    fc_norm_eps: float = 1e-5
+
+
+class VideoMAE(VideoModel):
+    arch = "videomae"
+    config_cls = VideoMAEConfig
+    config: VideoMAEConfig
+    pos_table: Tensor
+
+    def __init__(self, config: VideoMAEConfig, card: ModelCard | None = None) -> None:
+        super().__init__(config, card)
+        c, d = config, config.embed_dim
+        self.patch_embed = TubeletEmbed(
+            num_frames=c.num_frames,
+            image_size=c.image_size,
+            patch_size=c.patch_size,
+            tubelet_size=c.tubelet_size,
+            in_chans=c.in_chans,
+            dim=d,
+        )
+        self.register_buffer("pos_table", sinusoid_table(c.grid.tokens, d), persistent=False)
+        self.pos_drop = nn.Dropout(c.drop_rate)
+        self.blocks = nn.ModuleList(
+            JointSpaceTimeBlock(
+                d,
+                c.num_heads,
+                c.hidden_dim,
+                has_cls=False,
+                qkv_bias=c.qkv_bias,
+                norm_eps=c.norm_eps,
+                gelu=c.gelu,
+                drop=c.drop_rate,
+                attn_drop=c.attn_drop_rate,
+                drop_path=rate,
+                fused=c.fused_attn,
+            )
+            for rate in c.drop_path_rates()
+        )
+        self.fc_norm = nn.LayerNorm(d, eps=c.fc_norm_eps)
+        self.head_drop = nn.Dropout(c.drop_rate)
+        self.head = nn.Linear(d, c.num_classes)
+        self._init_weights()
+
+    @classmethod
+    def default_card(
+        cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
+    ) -> ModelCard:
+        return ModelCard(
+            name=name or f"videomae_{config.num_frames}x{config.image_size}",
+            architecture=cls.arch,
+            attention="joint_space_time",
+            labels=labels or default_labels(config.num_classes),
+            num_frames=config.num_frames,
+            image_size=config.image_size,
+            patch_size=config.patch_size,
+            tubelet_size=config.tubelet_size,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            sampling="stride",
+            frame_stride=4,
+        )
+
+    def forward_features(
+        self, x: Tensor, *, return_attention: bool = False
+    ) -> tuple[Tensor, AttentionMaps | None]:
+        grid, d = self.grid, self.config.embed_dim
+        tokens = self.patch_embed(x).reshape(-1, grid.tokens, d) + self.pos_table.to(x.dtype)
+        tokens = self.pos_drop(tokens)
+        maps: AttentionMaps | None = None
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            tokens, maps = block(tokens, grid, return_attention=return_attention and i == last)
+        return self.fc_norm(tokens.mean(dim=1)), maps

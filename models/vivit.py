@@ -1,0 +1,243 @@
+"""ViViT (Arnab et al. 2021): Model 1 (joint spatio-temporal) and Model 2 (factorised encoder).
+
+Model 1 (`ViViT`) is numerically HF `VivitForVideoClassification`: tubelet Conv3d, a learned position
+embedding over `[cls; T'·h·w]` (frame-major tubelets), joint attention, LayerNorm eps 1e-6,
+**tanh-approximate GELU** (scenic's flax `gelu`), final norm → cls → head.
+
+Model 2 (`ViViTFactorised`, scenic's factorised encoder): a spatial ViT runs on every tubelet slice
+(`[B·T', 1 + h·w, D]`, shared weights, its own cls and `pos_embed`, `spatial_norm`); the per-slice cls
+outputs form `T'` frame tokens; a temporal transformer (`temporal_blocks`) runs over
+`[temporal_cls; frames] + temporal_pos_embed` with its own final `norm`; its cls feeds the head.
+
+Other frame counts / resolutions (`adapt_state_dict`): learned position embeddings are resampled on their
+grid with linear interpolation (Model 1: trilinear over `(T', h, w)`; Model 2: bilinear over `(h, w)`
+and linear over `T'`), the cls position kept. (HF's `interpolate_pos_encoding` only handles the spatial
+case and is wrong for video; we do not use it.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from models.attention_maps import AttentionMaps, sequence_temporal
+from models.base import VideoConfig, VideoModel, default_labels, resample_prefixed_1d
+from models.blocks import Block, JointSpaceTimeBlock, SpaceOnlyBlock
+from models.card import ModelCard
+from models.layers import GeluApprox, Grid, TubeletEmbed, resample_2d, resample_3d, square_side
+
+VIVIT_MEAN = (0.5, 0.5, 0.5)
+VIVIT_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViViTConfig(VideoConfig):
+    num_frames: int = 32
+    image_size: int = 224
+    tubelet_size: int = 2
+    gelu: GeluApprox = "tanh"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ViViTFactorisedConfig(ViViTConfig):
+    """`depth` spatial layers, then `temporal_depth` temporal layers."""
+
+    temporal_depth: int = 4
+
+
+def _vivit_card(
+    config: ViViTConfig, *, arch: str, attention: str, name: str, labels: tuple[str, ...] | None
+) -> ModelCard:
+    return ModelCard(
+        name=name or f"{arch}_{config.num_frames}x{config.image_size}",
+        architecture=arch,
+        attention=attention,
+        labels=labels or default_labels(config.num_classes),
+        num_frames=config.num_frames,
+        image_size=config.image_size,
+        patch_size=config.patch_size,
+        tubelet_size=config.tubelet_size,
+        mean=VIVIT_MEAN,  # scenic feeds [-1, 1]
+        std=VIVIT_STD,
+        sampling="stride",
+        frame_stride=2,
+    )
+
+
+def _block_kwargs(c: ViViTConfig, drop_path: float) -> dict[str, object]:
+    return {
+        "qkv_bias": c.qkv_bias,
+        "norm_eps": c.norm_eps,
+        "gelu": c.gelu,
+        "drop": c.drop_rate,
+        "attn_drop": c.attn_drop_rate,
+        "drop_path": drop_path,
+        "fused": c.fused_attn,
+    }
+
+
+class ViViT(VideoModel):
+    """ViViT Model 1: joint attention over `[B, 1 + T'·h·w, D]` tubelet tokens."""
+
+    arch = "vivit"
+    config_cls = ViViTConfig
+    config: ViViTConfig
+
+    def __init__(self, config: ViViTConfig, card: ModelCard | None = None) -> None:
+        super().__init__(config, card)
+        c, d = config, config.embed_dim
+        self.patch_embed = TubeletEmbed(
+            num_frames=c.num_frames,
+            image_size=c.image_size,
+            patch_size=c.patch_size,
+            tubelet_size=c.tubelet_size,
+            in_chans=c.in_chans,
+            dim=d,
+        )
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid.tokens, d))
+        self.pos_drop = nn.Dropout(c.drop_rate)
+        self.blocks = nn.ModuleList(
+            JointSpaceTimeBlock(d, c.num_heads, c.hidden_dim, **_block_kwargs(c, r))  # type: ignore[arg-type]
+            for r in c.drop_path_rates()
+        )
+        self.norm = nn.LayerNorm(d, eps=c.norm_eps)
+        self.head_drop = nn.Dropout(c.drop_rate)
+        self.head = nn.Linear(d, c.num_classes)
+        self._init_weights(self.cls_token, self.pos_embed)
+
+    @classmethod
+    def default_card(
+        cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
+    ) -> ModelCard:
+        assert isinstance(config, ViViTConfig)
+        return _vivit_card(config, arch=cls.arch, attention="joint_space_time", name=name, labels=labels)
+
+    def forward_features(
+        self, x: Tensor, *, return_attention: bool = False
+    ) -> tuple[Tensor, AttentionMaps | None]:
+        grid, d = self.grid, self.config.embed_dim
+        patches = self.patch_embed(x).reshape(-1, grid.tokens, d)
+        tokens = torch.cat((self.cls_token.expand(patches.shape[0], -1, -1), patches), dim=1) + self.pos_embed
+        tokens = self.pos_drop(tokens)
+        maps: AttentionMaps | None = None
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            tokens, maps = block(tokens, grid, return_attention=return_attention and i == last)
+        return self.norm(tokens[:, 0]), maps
+
+    def adapt_state_dict(
+        self, state_dict: dict[str, Tensor], *, source_grid: Grid | None = None
+    ) -> dict[str, Tensor]:
+        """Resample `pos_embed` trilinearly over `(T', h, w)` when the checkpoint's grid differs.
+
+        `source_grid` is the checkpoint's grid; when None it is inferred from the token count (only
+        frames, or only the resolution, differing).
+        """
+        sd = dict(state_dict)
+        grid = self.grid
+        source = source_grid or _infer_grid(sd, grid)
+        if "pos_embed" in sd and source != grid:
+            pos = sd["pos_embed"]
+            sd["pos_embed"] = torch.cat((pos[:, :1], resample_3d(pos[:, 1:], source, grid)), dim=1)
+        return sd
+
+
+def _infer_grid(sd: dict[str, Tensor], grid: Grid) -> Grid:
+    """The grid a checkpoint's joint `pos_embed` was trained on, assuming only T' or only h = w differ."""
+    if "pos_embed" not in sd:
+        return grid
+    tokens = sd["pos_embed"].shape[1] - 1
+    if tokens % grid.patches == 0:
+        return Grid(tokens // grid.patches, grid.h, grid.w)
+    if tokens % grid.t == 0:
+        side = square_side(tokens // grid.t, "pos_embed")
+        return Grid(grid.t, side, side)
+    raise ValueError(
+        f"cannot infer the grid of a pos_embed with {tokens} tokens for target grid {tuple(grid)}"
+    )
+
+
+class ViViTFactorised(VideoModel):
+    """ViViT Model 2: spatial ViT per tubelet slice, then a temporal transformer over the slice vectors."""
+
+    arch = "vivit_fe"
+    config_cls = ViViTFactorisedConfig
+    config: ViViTFactorisedConfig
+
+    def __init__(self, config: ViViTFactorisedConfig, card: ModelCard | None = None) -> None:
+        super().__init__(config, card)
+        c, d = config, config.embed_dim
+        self.patch_embed = TubeletEmbed(
+            num_frames=c.num_frames,
+            image_size=c.image_size,
+            patch_size=c.patch_size,
+            tubelet_size=c.tubelet_size,
+            in_chans=c.in_chans,
+            dim=d,
+        )
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid.patches, d))
+        self.pos_drop = nn.Dropout(c.drop_rate)
+        rates = c.drop_path_rates(c.depth + c.temporal_depth)
+        self.blocks = nn.ModuleList(
+            SpaceOnlyBlock(d, c.num_heads, c.hidden_dim, **_block_kwargs(c, r))  # type: ignore[arg-type]
+            for r in rates[: c.depth]
+        )
+        self.spatial_norm = nn.LayerNorm(d, eps=c.norm_eps)
+        self.temporal_cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.temporal_pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid.t, d))
+        self.temporal_blocks = nn.ModuleList(
+            Block(d, c.num_heads, c.hidden_dim, **_block_kwargs(c, r))  # type: ignore[arg-type]
+            for r in rates[c.depth :]
+        )
+        self.norm = nn.LayerNorm(d, eps=c.norm_eps)
+        self.head_drop = nn.Dropout(c.drop_rate)
+        self.head = nn.Linear(d, c.num_classes)
+        self._init_weights(self.cls_token, self.pos_embed, self.temporal_cls_token, self.temporal_pos_embed)
+
+    @classmethod
+    def default_card(
+        cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
+    ) -> ModelCard:
+        assert isinstance(config, ViViTFactorisedConfig)
+        return _vivit_card(config, arch=cls.arch, attention="factorised_encoder", name=name, labels=labels)
+
+    def forward_features(
+        self, x: Tensor, *, return_attention: bool = False
+    ) -> tuple[Tensor, AttentionMaps | None]:
+        grid, d = self.grid, self.config.embed_dim
+        patches = self.patch_embed(x).reshape(-1, grid.patches, d)  # [B·T', n, D]
+        tokens = torch.cat((self.cls_token.expand(patches.shape[0], -1, -1), patches), dim=1) + self.pos_embed
+        tokens = self.pos_drop(tokens)
+        spatial_maps: AttentionMaps | None = None
+        for i, block in enumerate(self.blocks):
+            tokens, spatial_maps = block(
+                tokens, grid, return_attention=return_attention and i == len(self.blocks) - 1
+            )
+        frames = self.spatial_norm(tokens[:, 0]).reshape(-1, grid.t, d)  # [B, T', D]
+        seq = torch.cat((self.temporal_cls_token.expand(frames.shape[0], -1, -1), frames), dim=1)
+        seq = seq + self.temporal_pos_embed
+        probs: Tensor | None = None
+        for i, tblock in enumerate(self.temporal_blocks):
+            seq, probs = tblock(seq, need_weights=return_attention and i == len(self.temporal_blocks) - 1)
+        features = self.norm(seq[:, 0])
+        if spatial_maps is None or probs is None:
+            return features, None
+        return features, AttentionMaps(sequence_temporal(probs), spatial_maps.spatial)
+
+    def adapt_state_dict(
+        self, state_dict: dict[str, Tensor], *, source_grid: Grid | None = None
+    ) -> dict[str, Tensor]:
+        """Resample the spatial `pos_embed` (bilinear) and `temporal_pos_embed` (linear), cls kept."""
+        sd = dict(state_dict)
+        grid = self.grid
+        if "pos_embed" in sd and sd["pos_embed"].shape[1] != 1 + grid.patches:
+            pos = sd["pos_embed"]
+            side = square_side(pos.shape[1] - 1, "pos_embed")
+            patch_pos = resample_2d(pos[:, 1:], (side, side), (grid.h, grid.w), mode="bilinear")
+            sd["pos_embed"] = torch.cat((pos[:, :1], patch_pos), dim=1)
+        resample_prefixed_1d(sd, "temporal_pos_embed", grid.t, prefix=1, mode="linear")
+        return sd
