@@ -183,3 +183,10 @@ class InferenceTimeout(ServiceError):
     code = "inference_timeout"
     retryable = True
     default_message = "inference did not finish in time"
+
+
+class InvalidRequest(ServiceError):
+    """A parameter is out of range for this particular result or model (e.g. `frame` past the last one)."""
+
+    code = "invalid_request"
+    default_message = "invalid request"

@@ -1,0 +1,85 @@
+"""Operational endpoints: liveness, readiness, the model list, and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from service.api.deps import StateDep
+from service.api.errors import error_responses
+from service.metrics import METRICS_CONTENT_TYPE
+from service.registry import LoadedModel
+from service.schemas import HealthResponse, InputInfo, ModelInfo, ModelsResponse, ReadyResponse, SamplingInfo
+
+health_router = APIRouter(tags=["operations"])
+models_router = APIRouter(tags=["models"])
+metrics_router = APIRouter(tags=["operations"])
+
+
+@health_router.get("/healthz", summary="Liveness: the process answers", response_model=HealthResponse)
+async def healthz() -> HealthResponse:
+    return HealthResponse(status="ok")
+
+
+@health_router.get(
+    "/readyz",
+    summary="Readiness: models loaded and warmed up, not draining",
+    response_model=ReadyResponse,
+    responses=error_responses(503),
+)
+async def readyz(state: StateDep) -> ReadyResponse:
+    predictor = state.require_ready()
+    return ReadyResponse(status="ready", models=predictor.registry.names())
+
+
+def model_info(model: LoadedModel) -> ModelInfo:
+    m = model.manifest
+    spec = m.inputs[0] if m.inputs else None
+    return ModelInfo(
+        name=model.name,
+        version=m.version,
+        architecture=m.architecture,
+        attention=m.attention,
+        labels=list(m.labels),
+        input=InputInfo(
+            name=spec.name if spec else "video",
+            dtype=spec.dtype if spec else "uint8",
+            shape=list(spec.shape) if spec else ["batch", m.num_frames, m.image_size, m.image_size, 3],
+        ),
+        sampling=SamplingInfo(
+            policy=m.sampling.policy,
+            num_frames=m.sampling.num_frames,
+            frame_stride=m.sampling.frame_stride,
+            target_fps=m.sampling.target_fps,
+            short_side=m.resize.short_side,
+            crop_size=m.resize.crop_size,
+        ),
+        has_attention=m.has_attention,
+        runtime=model.runtime.name,
+        provider=model.runtime.provider,
+        max_batch_size=model.batcher.max_batch_size,
+    )
+
+
+@models_router.get(
+    "/v1/models",
+    summary="The loaded models",
+    response_model=ModelsResponse,
+    responses=error_responses(401, 503),
+)
+async def list_models(state: StateDep) -> ModelsResponse:
+    predictor = state.require_ready()
+    registry = predictor.registry
+    return ModelsResponse(default=registry.default, models=[model_info(m) for m in registry])
+
+
+@metrics_router.get(
+    "/metrics",
+    summary="Prometheus metrics (serve on an internal port or behind the proxy)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics(state: StateDep) -> Response:
+    refresh = state.extras.get("refresh_gauges")
+    if callable(refresh):
+        refresh()
+    return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)

@@ -1,0 +1,190 @@
+"""`/v1/predictions`: classify an uploaded clip, fetch a stored result, render its heatmap."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.api.deps import StateDep
+from service.api.errors import error_responses, status_for
+from service.api.upload import read_upload
+from service.errors import InvalidRequest, ResultNotFound, ServiceError
+from service.heatmap import render_frame, render_grid
+from service.pipeline import Prediction
+from service.schemas import (
+    AttentionInfo,
+    ClipInfo,
+    LabelScore,
+    Links,
+    ModelRef,
+    PredictionResponse,
+    Timings,
+)
+
+router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
+
+NO_STORE = {"Cache-Control": "no-store"}
+ID_PATH = Path(min_length=1, max_length=64, description="the `id` of a prediction")
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "the clip: multipart field `file`, or the raw body as video/* or "
+        "application/octet-stream (mp4, mov, mkv/webm, avi, mpeg-ts)",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+            "video/mp4": _BINARY,
+            "video/*": _BINARY,
+            "application/octet-stream": _BINARY,
+        },
+    }
+}
+
+
+def links_for(result_id: str) -> Links:
+    base = f"/v1/predictions/{result_id}"
+    return Links(self=base, heatmap=f"{base}/heatmap.png")
+
+
+def to_response(result_id: str, p: Prediction) -> PredictionResponse:
+    attention = None
+    if p.temporal is not None and p.importance is not None:
+        attention = AttentionInfo(
+            frame_importance=list(p.importance),
+            temporal=p.temporal.tolist(),
+            timestamps_s=list(p.token_timestamps),
+        )
+    t = p.timings_ms
+    return PredictionResponse(
+        id=result_id,
+        model=ModelRef(name=p.model, version=p.version),
+        labels=[LabelScore(label=label, score=min(max(score, 0.0), 1.0)) for label, score in p.labels],
+        clip=ClipInfo(
+            duration_s=p.clip.duration_s,
+            fps=p.clip.fps,
+            width=p.clip.width,
+            height=p.clip.height,
+            rotation=p.clip.rotation,
+            stream=p.clip.stream,
+            frame_indices=list(p.clip.frame_indices),
+            timestamps_s=list(p.clip.timestamps_s),
+        ),
+        attention=attention,
+        links=links_for(result_id),
+        timings_ms=Timings(decode=t.decode, queue=t.queue, inference=t.inference, total=t.total),
+    )
+
+
+@router.post(
+    "",
+    summary="Classify a clip",
+    response_model=PredictionResponse,
+    responses=error_responses(400, 401, 404, 413, 415, 422, 500, 503, 504),
+    openapi_extra=UPLOAD_BODY,
+)
+async def create_prediction(
+    request: Request,
+    response: Response,
+    state: StateDep,
+    model: Annotated[
+        str | None, Query(max_length=128, description="model name (default: the configured default)")
+    ] = None,
+    top_k: Annotated[int, Query(ge=1, le=100, description="how many labels to return")] = 5,
+    attention: Annotated[bool, Query(description="include temporal attention")] = True,
+) -> PredictionResponse:
+    started = time.perf_counter()
+    metrics = state.metrics
+    label = "unknown"
+    status = 500
+    metrics.inflight.inc()
+    try:
+        predictor = state.require_ready()
+        loaded = predictor.registry.get(model)
+        label = loaded.name
+        with predictor.admission.admit(loaded.name):
+            data = await read_upload(request, state.settings.max_upload_bytes)
+            upload_s = time.perf_counter() - started
+            prediction = await predictor.run(
+                loaded, data, k=top_k, attention=attention, started=started, upload_s=upload_s
+            )
+            del data
+        result_id = state.store.put(prediction)
+        response.headers.update(NO_STORE)
+        response.headers["Location"] = links_for(result_id).self
+        status = 200
+        return to_response(result_id, prediction)
+    except ServiceError as exc:
+        status = status_for(exc)
+        metrics.request_errors.labels(model=label, code=exc.code).inc()
+        raise
+    except StarletteHTTPException as exc:  # multipart errors (400) and the body limit (413)
+        status = exc.status_code
+        raise
+    finally:
+        metrics.inflight.dec()
+        metrics.requests.labels(model=label, status=str(status)).inc()
+        metrics.request_duration.labels(model=label).observe(time.perf_counter() - started)
+
+
+def _lookup(state: StateDep, prediction_id: str) -> Prediction:
+    prediction = state.store.get(prediction_id)
+    if prediction is None:
+        raise ResultNotFound()
+    return prediction
+
+
+@router.get(
+    "/{prediction_id}",
+    summary="Fetch a stored prediction",
+    response_model=PredictionResponse,
+    responses=error_responses(401, 404, 422),
+)
+async def get_prediction(
+    response: Response, state: StateDep, prediction_id: Annotated[str, ID_PATH]
+) -> PredictionResponse:
+    prediction = _lookup(state, prediction_id)
+    response.headers.update(NO_STORE)
+    return to_response(prediction_id, prediction)
+
+
+@router.get(
+    "/{prediction_id}/heatmap.png",
+    summary="Attention heatmap of a prediction",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the sampled frames in a grid (4 per row), each overlaid with its spatial "
+            "attention and labelled with its timestamp and importance; with `frame`, that frame alone "
+            "at the sampled resolution",
+        },
+        **error_responses(401, 404, 422),
+    },
+)
+async def get_heatmap(
+    state: StateDep,
+    prediction_id: Annotated[str, ID_PATH],
+    frame: Annotated[int | None, Query(ge=0, le=1023, description="one temporal token's frame")] = None,
+) -> Response:
+    p = _lookup(state, prediction_id)
+    count = p.frames.shape[0]
+    if frame is not None and frame >= count:
+        raise InvalidRequest(f"frame must be in [0, {count - 1}]")
+    if frame is None:
+        png = await asyncio.to_thread(render_grid, p.frames, p.spatial, p.token_timestamps, p.importance)
+    else:
+        png = await asyncio.to_thread(
+            render_frame, p.frames, p.spatial, p.token_timestamps, p.importance, frame
+        )
+    return Response(png, media_type="image/png", headers=NO_STORE)
