@@ -27,7 +27,18 @@ _MISMATCH_MARKERS = (
     "does not fit",
     "shape mismatch",
 )
-_UNKNOWN_MARKERS = ("unknown", "not recognised", "not recognized", "unsupported", "cannot detect", "no such")
+_UNKNOWN_MARKERS = (
+    "unknown",
+    "not recognised",
+    "not recognized",
+    "unsupported",
+    "cannot detect",
+    "no such",
+    "no checkpoint",
+    "not an official",
+    "not a vtserve",
+    "without config.json",
+)
 
 
 def _one_line(exc: BaseException, limit: int = 240) -> str:
