@@ -1,0 +1,67 @@
+"""The demo models trained on `motion` (see `models.demo.train`): three registered constructors.
+
+All three see 8 frames of 32×32 (patch 8: a 4×4 grid per frame), width 96, and share the card's input
+contract: frames spread uniformly over the whole clip (`sampling="uniform"`), the short side resized to
+32 and centre-cropped, `(pixel / 255 − 0.45) / 0.225`.
+
+- `motion_timesformer`: TimeSformer, divided space–time attention, 3 layers (shipped);
+- `motion_vivit`: ViViT factorised encoder, tubelets 2×8×8, 3 spatial + 2 temporal layers (shipped);
+- `motion_space_only`: the TimeSformer above with space-only attention: the ablation (not shipped).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.base import VideoModel
+from models.card import KINETICS_MEAN, KINETICS_STD
+from models.demo.motion import LABELS
+from models.registry import build_model, register_model
+from models.timesformer import TimeSformer, TimeSformerConfig
+from models.vivit import ViViTFactorised, ViViTFactorisedConfig
+
+NUM_FRAMES = 8
+IMAGE_SIZE = 32
+_COMMON: dict[str, Any] = {
+    "num_frames": NUM_FRAMES,
+    "image_size": IMAGE_SIZE,
+    "patch_size": 8,
+    "num_classes": len(LABELS),
+    "embed_dim": 96,
+    "num_heads": 3,
+    "mlp_dim": 384,
+}
+
+
+def _card(description: str) -> dict[str, Any]:
+    return {
+        "sampling": "uniform",
+        "frame_stride": None,
+        "target_fps": None,
+        "resize": "short_side_center_crop",
+        "mean": KINETICS_MEAN,
+        "std": KINETICS_STD,
+        "source": "trained by `vtserve train-demo` on the synthetic `motion` dataset (models/demo)",
+        "extra": {"dataset": "motion (models.demo.motion)", "description": description},
+    }
+
+
+@register_model
+def motion_timesformer(**overrides: Any) -> VideoModel:
+    config = TimeSformerConfig(**_COMMON, depth=3, attention="divided_space_time")
+    card = _card("TimeSformer, divided space-time attention, 8x32x32, patch 8")
+    return build_model(TimeSformer, config, name="motion-timesformer", card=card, labels=LABELS, **overrides)
+
+
+@register_model
+def motion_vivit(**overrides: Any) -> VideoModel:
+    config = ViViTFactorisedConfig(**_COMMON, depth=3, temporal_depth=2, tubelet_size=2)
+    card = _card("ViViT factorised encoder (3 spatial + 2 temporal layers), tubelets 2x8x8, 8x32x32")
+    return build_model(ViViTFactorised, config, name="motion-vivit", card=card, labels=LABELS, **overrides)
+
+
+@register_model
+def motion_space_only(**overrides: Any) -> VideoModel:
+    config = TimeSformerConfig(**_COMMON, depth=3, attention="space_only")
+    card = _card("ablation: TimeSformer with space-only attention (frames never interact), 8x32x32")
+    return build_model(TimeSformer, config, name="motion-space-only", card=card, labels=LABELS, **overrides)
