@@ -9,8 +9,8 @@ Defences, all confirmed by the hostile-input tests in ``tests/service/decoding/t
   can open anything;
 * ``protocol_whitelist`` is empty, so a demuxer that tries to open another URL or file (HLS segments,
   concat entries) is refused whatever it names;
-* ``max_pixels`` is passed to the decoders FFmpeg opens while probing stream parameters and to the one we
-  decode with, so a header declaring 8192×8192 is never allocated;
+* the decoders FFmpeg opens while probing stream parameters skip every frame (``skip_frame=all``), and
+  the one we decode with gets ``max_pixels``, so a header declaring 8192×8192 is never allocated;
 * limits on bytes, width×height, duration and packet count are checked from the header and during the
   packet scan, before any frame is decoded.
 """
@@ -47,8 +47,10 @@ def open_input(data: bytes, limits: DecodeLimits) -> av.container.InputContainer
         return av.open(
             io.BytesIO(data),
             mode="r",
-            # Codec options: used by the decoders avformat_find_stream_info opens while probing.
-            options={"max_pixels": str(limits.max_pixels)},
+            # Codec options for the decoders avformat_find_stream_info opens while probing: parse headers,
+            # decode nothing (a header declaring 8192×8192 would otherwise be decoded right here, and
+            # with ``max_pixels`` instead FFmpeg forgets the declared size, hiding the bomb).
+            options={"skip_frame": "all"},
             container_options={
                 "format_whitelist": ",".join((*limits.containers, *limits.audio_containers)),
                 "protocol_whitelist": "",

@@ -105,6 +105,7 @@ class _Sampler:
         shape = (t, size, size, 3) if request.crops == 1 else (request.crops, t, size, size, 3)
         self.out: npt.NDArray[np.uint8] = np.empty(shape, dtype=np.uint8)
         self.rotation: int | None = None
+        self.pix_fmt: str | None = None
 
     def convert(self, frame: VideoFrame) -> npt.NDArray[np.uint8]:
         """RGB at the resize target, rotated upright (a view of a fresh array)."""
@@ -116,6 +117,7 @@ class _Sampler:
         rotation = normalize_rotation(frame.rotation)
         if self.rotation is None:
             self.rotation = rotation
+            self.pix_fmt = frame.format.name
         return rotate(image, rotation)
 
     def write(self, t: int, image: npt.NDArray[np.uint8]) -> None:
@@ -282,7 +284,7 @@ def _clip(opened: _Opened, plan: SamplingPlan, request: DecodeRequest, limits: D
         height=height,
         codec=str(context.name),
         container=container_name(opened.container),
-        pix_fmt=context.pix_fmt,
+        pix_fmt=sampler.pix_fmt or context.pix_fmt,
         crops=request.crops,
         frame_count=opened.scan.count,
         frames_decoded=decoded.frames_decoded,
