@@ -1,0 +1,1 @@
+"""`vtserve serve` and `vtserve predict` (dispatched by `service.cli`)."""
