@@ -1,0 +1,109 @@
+"""Fixtures for the service tests: a real exported bundle, and uvicorn serving an app on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from service.settings import Settings
+
+
+def _build_tiny_bundle(out_dir: Path) -> Path:
+    """A real bundle exported from the models package's tiny TimeSformer (random weights, 4×32×32)."""
+    import export
+
+    try:
+        export.build_bundle("timesformer_tiny", out_dir)
+    except Exception:  # load_pretrained may not resolve registry names: build the model directly
+        import models.zoo  # noqa: F401  (registers the named constructors)
+        from export.bundle import export_model
+        from models.registry import create_model
+
+        if out_dir.exists():
+            import shutil
+
+            shutil.rmtree(out_dir)
+        export_model(create_model("timesformer_tiny").eval(), out_dir, source="timesformer_tiny")
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _build_tiny_bundle(tmp_path_factory.mktemp("bundles") / "tiny")
+
+
+@pytest.fixture()
+def make_settings(tiny_bundle: Path, tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "models": [str(tiny_bundle)],
+            "cache_dir": tmp_path / "cache",
+            "decoder_workers": 2,
+            "max_wait_ms": 5.0,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_ready(base_url: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{base_url}/readyz", timeout=5)
+            if response.status_code == 200:
+                return
+            last = response.json()
+        except httpx.HTTPError as exc:
+            last = exc
+        time.sleep(0.1)
+    raise TimeoutError(f"{base_url} not ready after {timeout_s}s: {last}")
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Run `app` under uvicorn on 127.0.0.1 in a thread (real HTTP); yields the base URL once ready."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        wait_ready(base_url)
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(60)
+
+
+def metric_samples(text: str, name: str) -> dict[str, float]:
+    """`{labels: value}` for one metric in Prometheus text format (labels as written, '' when none)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            key, _, value = line.rpartition(" ")
+            out[key[len(name) :]] = float(value)
+    return out
