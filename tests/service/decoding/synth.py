@@ -9,6 +9,7 @@ import io
 from fractions import Fraction
 
 import av
+import av.video.stream
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
@@ -49,6 +50,7 @@ def encode_clip(
     opts.update(options or {})
     with av.open(buf, mode="w", format=container) as out:
         stream = out.add_stream(codec, rate=fps, options=opts)
+        assert isinstance(stream, av.video.stream.VideoStream)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         if gop is not None:
             stream.codec_context.gop_size = gop
@@ -71,7 +73,7 @@ def many_frames(count: int, fps: int, *, all_keyframes: bool, container: str = "
     ``all_keyframes``: every packet is the same intra frame (cheap to sample anywhere); otherwise one
     intra frame followed by the same skip-coded inter frame, i.e. a single GOP of ``count`` frames.
     """
-    source = av.open(io.BytesIO(encode_clip(width=16, height=16, frames=2, gop=250)))
+    source = av.open(io.BytesIO(encode_clip(width=16, height=16, frames=2, gop=250)), mode="r")
     intra, inter = [p for p in source.demux(video=0) if p.size][:2]
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=container) as out:

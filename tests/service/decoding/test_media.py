@@ -8,6 +8,7 @@ from pathlib import Path
 
 import av
 import av.error
+import av.video.stream
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -53,8 +54,9 @@ def reference_frames(path: Path, stream_index: int) -> tuple[dict[float, av.Vide
     decoder rejects), flush, keep every frame by its presentation time. Returns (frames, first time)."""
     frames: dict[float, av.VideoFrame] = {}
     packet_times: list[float] = []
-    with av.open(str(path)) as container:
+    with av.open(str(path), mode="r") as container:
         stream = container.streams[stream_index]
+        assert isinstance(stream, av.video.stream.VideoStream) and stream.time_base is not None
         if stream.codec_context.width * stream.codec_context.height >= LIMITS.threads_min_pixels:
             # same threading as the decoder: how a damaged frame is concealed depends on it
             stream.codec_context.thread_type = "AUTO"
@@ -67,6 +69,7 @@ def reference_frames(path: Path, stream_index: int) -> tuple[dict[float, av.Vide
             except av.error.FFmpegError:
                 continue
             for frame in decoded:
+                assert isinstance(frame, av.VideoFrame) and frame.pts is not None
                 frames[round(frame.pts * tb, 6)] = frame
     return frames, min(packet_times)
 
@@ -149,7 +152,7 @@ def test_rotation_metadata_is_applied(
     request = DecodeRequest(num_frames=1, short_side=160, crop_size=160)
     clip = decode_clip(data, request, LIMITS)
     assert clip.rotation == rotation and (clip.width, clip.height) == size
-    with av.open(str(media(name))) as container:
+    with av.open(str(media(name)), mode="r") as container:
         raw = list(container.decode(video=0))[clip.indices[0]]
         assert raw.rotation == (-rotation + 180) % 360 - 180 or (rotation == 180 and raw.rotation == 180)
         long_side = round(568 * 160 / 320)
@@ -194,7 +197,7 @@ def test_two_video_streams_pick_ffmpegs_best_and_say_so(media: MediaFn) -> None:
 
 def test_av1_in_matroska_counts_frames_from_the_packet_scan(media: MediaFn) -> None:
     path = media("av1_video.mkv")
-    with av.open(str(path)) as container:
+    with av.open(str(path), mode="r") as container:
         assert container.streams.video[0].frames == 0  # the header does not know
     info = probe(path.read_bytes(), LIMITS)
     assert info.frame_count == 125 and info.duration_s == pytest.approx(5.0)
