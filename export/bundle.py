@@ -33,12 +33,14 @@ def _noop(_message: str) -> None:
 
 
 def _check_replaceable(out_dir: Path) -> None:
-    """`out_dir` may be absent, an empty folder, or a previous bundle (it is then replaced)."""
+    """`out_dir` may be absent (its parents are created), an empty folder, or a previous bundle (replaced)."""
     if not out_dir.exists():
-        if not out_dir.parent.is_dir():
+        try:
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
             raise ExportError(
-                f"the parent folder of --out {out_dir} does not exist", f"create {out_dir.parent} first"
-            )
+                f"cannot create the parent folder of --out {out_dir}: {exc}", "choose a writable --out"
+            ) from exc
         return
     if not out_dir.is_dir():
         raise ExportError(f"--out {out_dir} exists and is not a folder", "choose another --out")

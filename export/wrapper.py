@@ -1,8 +1,8 @@
 """The module that becomes `model.onnx`: uint8 video in, logits (and attention maps) out.
 
-Input `video`: uint8 `[B, T, H, W, 3]` RGB, as decoded. Inside the graph: layout to `[B, T, 3, H, W]`,
-float32, `pixel / 255`, then `(x - mean) / std` per channel; the wrapped model sees exactly what
-`normalize_video` gives PyTorch in the parity checks.
+Input `video`: uint8 `[B, T, H, W, 3]` RGB, as decoded. Inside the graph: cast to float32, `pixel / 255`,
+`(x - mean) / std` per channel, then the layout change to `[B, T, 3, H, W]`; the wrapped model sees
+exactly what `normalize_video` gives PyTorch in the parity checks.
 """
 
 from __future__ import annotations
@@ -18,16 +18,18 @@ from export.manifest import OUTPUT_LOGITS, OUTPUT_SPATIAL, OUTPUT_TEMPORAL
 def normalize_video(video: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """uint8 `[B, T, H, W, 3]` → float32 `[B, T, 3, H, W]`, `(pixel / 255 - mean) / std`.
 
-    `mean` and `std` are float32 tensors shaped `[3, 1, 1]` (or anything broadcasting the same way).
+    `mean` and `std` are float32 tensors of shape `[3]`. The cast comes first and the layout change
+    last, so the graph's only uint8 operation is a Cast (TensorRT handles uint8 in Cast and I/O only).
     """
-    x = video.permute(0, 1, 4, 2, 3).to(torch.float32) / 255.0
-    return (x - mean) / std
+    x = video.to(torch.float32) / 255.0
+    x = (x - mean) / std
+    return x.permute(0, 1, 4, 2, 3)
 
 
 def channel_stats(values: Sequence[float]) -> torch.Tensor:
     if len(values) != 3:
         raise ValueError(f"expected 3 channel values, got {len(values)}")
-    return torch.tensor([float(v) for v in values], dtype=torch.float32).view(3, 1, 1)
+    return torch.tensor([float(v) for v in values], dtype=torch.float32)
 
 
 class BundleGraph(nn.Module):
