@@ -5,9 +5,11 @@ that was made by another TensorRT version or for another GPU. Written against Te
 (`tensorrt` is imported lazily; without it every entry point raises `TensorRTUnavailableError`).
 
 The engine has one optimisation profile over the batch axis of input `video` (uint8 `[batch, T, H, W, 3]`):
-min/opt/max batch as given. fp16 builds set `BuilderFlag.FP16` (TensorRT may still keep layers in fp32
-where that is faster or required). A timing cache is read before the build when its file exists and
-written back after it, so rebuilding on the same GPU skips most tactic timing.
+min/opt/max batch as given. fp16 builds set `BuilderFlag.FP16` on a weakly typed network (TensorRT may
+still keep layers in fp32 where that is faster or required); TensorRT 11 removes that flag in favour of
+strongly typed networks, hence the `tensorrt>=10,<11` pin in the `gpu` extra. A timing cache is read
+before the build when its file exists and written back after it, so rebuilding on the same GPU skips
+most tactic timing.
 """
 
 from __future__ import annotations
@@ -171,9 +173,7 @@ def build_engine(
 
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-    if precision == "fp16":
-        if not builder.platform_has_fast_fp16:
-            raise TensorRTBuildError(f"{gpu_name} has no fast fp16", "build with --precision fp32")
+    if precision == "fp16":  # every GPU TensorRT 10 supports (sm 7.5+) has fast fp16
         config.set_flag(trt.BuilderFlag.FP16)
     profile = builder.create_optimization_profile()
     profile.set_shape(
