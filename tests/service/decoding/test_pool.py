@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.decoding import DecodedClip, DecodeLimits, DecoderPool, DecodeRequest, decode_clip
+from service.decoding import DecodedClip, DecodeLimits, DecodeRequest, DecoderPool, decode_clip
 from service.errors import DecoderCrashed, DecodeTimeout, NoVideoStream, ServiceError
 from tests.service.decoding import synth
 
