@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Literal, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -161,17 +162,15 @@ class TubeletEmbed(nn.Module):
 def sinusoid_table(num_positions: int, dim: int) -> Tensor:
     """VideoMAE's fixed table `[1, n, d]`: angle = pos / 10000^(2⌊j/2⌋/d); sin on even j, cos on odd j.
 
-    Built in float64 (as the reference's numpy code), returned as float32.
+    Built in float64 with numpy (as the reference), returned as float32 on the CPU.
     """
-    pos = torch.arange(num_positions, dtype=torch.float64, device="cpu")[:, None]
-    j = torch.arange(dim, dtype=torch.float64, device="cpu")
-    angles = pos / torch.pow(
-        torch.tensor(10000.0, dtype=torch.float64), 2 * torch.div(j, 2, rounding_mode="floor") / dim
-    )
-    table = torch.empty_like(angles)
-    table[:, 0::2] = torch.sin(angles[:, 0::2])
-    table[:, 1::2] = torch.cos(angles[:, 1::2])
-    return table.to(torch.float32).unsqueeze(0)
+    pos = np.arange(num_positions, dtype=np.float64)[:, None]
+    j = np.arange(dim)
+    angles = pos / np.power(10000, 2 * (j // 2) / dim)
+    table = np.empty_like(angles)
+    table[:, 0::2] = np.sin(angles[:, 0::2])
+    table[:, 1::2] = np.cos(angles[:, 1::2])
+    return torch.from_numpy(table).to(torch.float32).unsqueeze(0)
 
 
 def resample_1d(embed: Tensor, length: int, mode: ResampleMode = "nearest") -> Tensor:
