@@ -15,6 +15,10 @@ from typing import Any
 
 import pytest
 
+# The service tests' fixture for a real bundle exported from a tiny model (session-scoped), reused here
+# rather than building bundles a second way.
+from tests.service.conftest import tiny_bundle  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
 DOCKERFILE = REPO_ROOT / "Dockerfile"

@@ -3,6 +3,7 @@ with the Dockerfile: services, targets, ports, volumes, mounts."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,22 @@ def test_grafana_provisioning_matches_the_mounts(compose: dict[str, Any]) -> Non
     assert provider["type"] == "file" and provider["options"]["path"] == dashboards_target
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home == f"{dashboards_target}/{DASHBOARD.name}"
+
+
+def seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    total = 0.0
+    for value, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration):
+        total += float(value) * units[unit]
+    return total
+
+
+def test_containers_get_time_to_drain(compose: dict[str, Any]) -> None:
+    """Docker sends SIGKILL after stop_grace_period (default 10 s); the service drains for up to
+    graceful_timeout_s after SIGTERM, so the grace period must outlast it."""
+    from service.settings import Settings
+
+    drain = Settings.model_fields["graceful_timeout_s"].default
+    for name in ("vtserve", "vtserve-cpu"):
+        grace = seconds(compose["services"][name]["stop_grace_period"])
+        assert grace > drain, f"{name}: stop_grace_period {grace}s <= graceful_timeout_s {drain}s"
