@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import socket
 import threading
 import time
@@ -29,16 +31,35 @@ def _build_tiny_bundle(out_dir: Path) -> Path:
         from models.registry import create_model
 
         if out_dir.exists():
-            import shutil
-
             shutil.rmtree(out_dir)
         export_model(create_model("timesformer_tiny").eval(), out_dir, source="timesformer_tiny")
     return out_dir
 
 
+def _source_digest() -> str:
+    """A hash of the code a bundle is built from, so a cached bundle is rebuilt when that code changes."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for package in ("models", "export"):
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(path.as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _build_tiny_bundle(tmp_path_factory.mktemp("bundles") / "tiny")
+def tiny_bundle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny bundle, cached in .pytest_cache by a hash of models/ and export/ (a build takes ~10-30 s)."""
+    cache = request.config.cache
+    if cache is None:
+        return _build_tiny_bundle(tmp_path_factory.mktemp("bundles") / "tiny")
+    folder = cache.mkdir(f"vtserve-tiny-{_source_digest()}") / "tiny"
+    if not (folder / "model.json").is_file():
+        for stale in folder.parent.parent.glob("vtserve-tiny-*"):
+            if stale != folder.parent:
+                shutil.rmtree(stale, ignore_errors=True)
+        _build_tiny_bundle(folder)
+    return folder
 
 
 @pytest.fixture()
