@@ -3,6 +3,7 @@ no torch in the GPU image, no package caches left behind; and .dockerignore keep
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -133,3 +134,34 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
             assert not ignored, f"COPY {source} but .dockerignore leaves it out"
     # Shipped weights are package data: they must reach the build context.
     assert not any(p.startswith("models") for p in patterns)
+
+
+@pytest.mark.parametrize(("target", "service"), [("gpu", "vtserve"), ("cpu", "vtserve-cpu")])
+def test_image_and_compose_settings_are_real_settings(
+    target: str, service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every VTSERVE_* variable the image and the compose file set names a real setting, and the service's
+    Settings accept the values together (a typo would otherwise be silently ignored)."""
+    from service.settings import ENV_PREFIX, Settings
+    from tests.deploy.conftest import COMPOSE_FILE, load_yaml
+
+    _, stages = final_stages()
+    env = {k: v for k, v in stage(stages, target).env().items() if k.startswith(ENV_PREFIX)}
+    compose_env = load_yaml(COMPOSE_FILE)["services"][service].get("environment", {})
+    env.update({k: str(v) for k, v in compose_env.items() if k.startswith(ENV_PREFIX)})
+    fields = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    assert set(env) <= fields, f"not settings: {sorted(set(env) - fields)}"
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.host == "0.0.0.0" and settings.port == 8000
+    assert settings.cache_dir.is_absolute()
+    if target == "gpu":
+        assert settings.runtime == "onnxruntime", (
+            "the GPU image has no torch: the torch-based runtimes cannot run"
+        )
+        assert settings.providers[0] == "tensorrt"
+        assert str(settings.model_repository) == "/models"
