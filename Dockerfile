@@ -97,6 +97,14 @@ RUN grep -v '^tensorrt' /tmp/requirements/requirements-gpu.txt > /tmp/requiremen
         "$(grep '^tensorrt==' /tmp/requirements/requirements-gpu.txt)" \
     && ln -s "$(python -c 'import os, tensorrt_libs; print(os.path.dirname(tensorrt_libs.__file__))')" \
         /opt/venv/tensorrt_libs
+# Fail the build if onnxruntime's TensorRT provider would not load: every library it needs (libnvinfer.so.10,
+# libnvonnxparser.so.10, CUDA 13, cuDNN 9) must resolve here. Only the driver's libcuda.so.1 comes later,
+# from the NVIDIA Container Toolkit.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN provider="$(python -c 'import os, onnxruntime; print(os.path.dirname(onnxruntime.__file__))')/capi/libonnxruntime_providers_tensorrt.so" \
+    && test -f "$provider" \
+    && missing="$(LD_LIBRARY_PATH=/opt/venv/tensorrt_libs ldd "$provider" | grep 'not found' | grep -v 'libcuda\.so\.1' || true)" \
+    && if [ -n "$missing" ]; then echo "unresolved libraries for $provider:"; echo "$missing"; exit 1; fi
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY models ./models

@@ -88,6 +88,10 @@ def test_gpu_image_does_not_install_torch() -> None:
     assert "pip install --no-deps ." in runs, "the package's own dependencies would pull torch"
     assert "requirements-gpu.txt" in runs
     assert "torch" not in {p.split("[")[0] for p in pins("requirements-gpu.txt")}
+    build_runs = " ".join(i.args for i in stage(stages, "gpu-build").all("RUN"))
+    assert "libonnxruntime_providers_tensorrt.so" in build_runs and "ldd" in build_runs, (
+        "the build checks that onnxruntime's TensorRT provider finds its libraries"
+    )
     gpu = stage(stages, "gpu")
     copies = [i.args for i in gpu.all("COPY")]
     assert any(c.startswith("--from=export /models") for c in copies), "bundles come from the export stage"
