@@ -51,6 +51,30 @@ def test_engine_from_another_version_or_gpu_does_not_match() -> None:
     assert engine_matches(info) is False
 
 
+def test_engine_matches_compares_version_gpu_name_and_capability(monkeypatch: pytest.MonkeyPatch) -> None:
+    import export.tensorrt_build as tb
+
+    info = TensorRTInfo(
+        tensorrt_version="10.9.0",
+        gpu_name="NVIDIA H100 80GB HBM3",
+        compute_capability="9.0",
+        precision="fp16",
+        min_batch=1,
+        opt_batch=8,
+        max_batch=16,
+    )
+    monkeypatch.setattr(tb, "tensorrt_version", lambda: "10.9.0")
+    monkeypatch.setattr(tb, "gpu_identity", lambda device=0: ("NVIDIA H100 80GB HBM3", "9.0"))
+    assert tb.engine_matches(info)
+    monkeypatch.setattr(tb, "gpu_identity", lambda device=0: ("NVIDIA L4", "8.9"))
+    assert not tb.engine_matches(info)
+    monkeypatch.setattr(tb, "gpu_identity", lambda device=0: ("NVIDIA H100 80GB HBM3", "9.0"))
+    monkeypatch.setattr(tb, "tensorrt_version", lambda: "10.10.0")
+    assert not tb.engine_matches(info)
+    monkeypatch.setattr(tb, "gpu_identity", lambda device=0: None)
+    assert not tb.engine_matches(info)
+
+
 @pytest.mark.tensorrt
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["fp16", "fp32"])
