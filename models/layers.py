@@ -44,9 +44,10 @@ class Grid(NamedTuple):
 class Attention(nn.Module):
     """Multi-head self-attention over `[N, L, D]`.
 
-    `fused=True` uses `F.scaled_dot_product_attention`; `fused=False` (or `need_weights=True`) computes
-    `softmax(q kᵀ · head_dim^-0.5) v` explicitly and can return the probabilities, averaged over heads
-    (`[N, L, L]`, rows sum to 1). Both paths share the parameters and agree to float32 rounding.
+    `fused=True` uses `F.scaled_dot_product_attention`; `fused=False` computes `softmax(q kᵀ ·
+    head_dim^-0.5) v` explicitly. `need_weights=True` takes the explicit path one head at a time and
+    also returns the probabilities averaged over heads (`[N, L, L]`, rows sum to 1), never holding more
+    than one head's map. All paths share the parameters and agree to float32 rounding.
 
     `qkv_bias`: `"qkv"` a bias on q, k and v (`qkv.bias`); `"qv"` learned q and v biases with a fixed
     zero k bias (VideoMAE: `q_bias`, `v_bias`); `"none"` no bias.
@@ -91,14 +92,21 @@ class Attention(nn.Module):
         qkv = self._qkv(x).reshape(-1, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # [N, heads, L, head_dim]
         weights: Tensor | None = None
-        if self.fused and not need_weights:
+        if need_weights:
+            # one head at a time: peak memory one [N, L, L] map, not heads × that (ViViT-B: 12× less)
+            outs = []
+            for h in range(self.num_heads):
+                probs = ((q[:, h] * self.scale) @ k[:, h].transpose(-2, -1)).softmax(dim=-1)
+                outs.append(self.attn_drop(probs) @ v[:, h])
+                weights = probs if weights is None else weights + probs
+            out = torch.stack(outs, dim=1)
+            weights = weights / self.num_heads if weights is not None else None
+        elif self.fused:
             p = self.attn_drop.p if self.training else 0.0
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, scale=self.scale)
         else:
             probs = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
             out = self.attn_drop(probs) @ v
-            if need_weights:
-                weights = probs.mean(dim=1)
         out = out.transpose(1, 2).reshape(-1, length, dim)
         return self.proj_drop(self.proj(out)), weights
 
