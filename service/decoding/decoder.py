@@ -6,10 +6,14 @@ The strategy (see ``docs/decoding.md`` in the shared folder for the measurements
 2. decode forward from the start; when the next wanted frame lies at or after a keyframe that has not
    been sent to the decoder yet, flush the decoder and jump to that keyframe (a seek by pts, done on the
    packets we already hold, so it is exact and costs no demuxing);
-3. each wanted frame is converted once, by ``reformat`` straight to the resize target in RGB, rotated and
+3. packets of unwanted frames are sent with ``skip_frame="NONREF"`` (H.264/HEVC): a frame that no other
+   frame references and nobody sampled is never decoded (about half the frames of a B-frame stream);
+4. each wanted frame is converted once, by ``reformat`` straight to the resize target in RGB, rotated and
    cropped in numpy; frames in between are decoded but never converted;
-4. a packet the decoder rejects is skipped (damaged files yield what can be decoded); a wanted frame that
-   never comes out is replaced by the next decodable one, or at the end by the last one.
+5. a packet the decoder rejects is skipped (damaged files yield what can be decoded); a wanted frame that
+   never comes out is replaced by the next decodable one, or at the end by the last one. Damage seen
+   while skipping non-reference frames triggers a second pass without skipping, because concealment
+   depends on every frame decoded before the damaged one.
 
 Before decoding, the number of packets the plan will make the decoder consume is computed from the scan
 and checked against ``max_frames_decoded``; during decoding every frame's size is checked.
@@ -46,6 +50,10 @@ from service.decoding.sampling import plan_frames
 from service.decoding.transform import crop_into, display_size, normalize_rotation, resize_target, rotate
 from service.decoding.types import DecodedClip, DecodeLimits, DecodeRequest, PacketScan, SamplingPlan
 from service.errors import ClipTooLarge, ServiceError, Undecodable
+
+#: Decoders whose ``skip_frame="NONREF"`` drops exactly the frames no other frame references (checked
+#: bit-exact against a full decode by the tests). Not libdav1d: with it a sampled AV1 frame went missing.
+SKIP_NONREF_CODECS = frozenset({"h264", "hevc"})
 
 _DECODE_ERRORS = (av.error.FFmpegError, OSError, ValueError, EOFError, MemoryError)
 
@@ -131,6 +139,7 @@ class _Decoded:
     used: tuple[int, ...]
     frames_decoded: int
     packets_failed: int
+    damaged: bool  # a packet failed or a frame came out corrupt (concealed)
 
 
 def _frame_index(frame: VideoFrame, scan: PacketScan, last: int) -> int:
@@ -146,8 +155,12 @@ def _decode_targets(
     indices: Sequence[int],
     sampler: _Sampler,
     limits: DecodeLimits,
+    skip_nonref: bool,
 ) -> _Decoded:
-    """Decode forward (jumping to keyframes per ``plan_decode``) and fill every slot of ``indices``."""
+    """Decode forward (jumping to keyframes per ``plan_decode``) and fill every slot of ``indices``.
+
+    ``skip_nonref``: send packets of unwanted frames with ``skip_frame="NONREF"``.
+    """
     targets = sorted(set(indices))
     slots: dict[int, list[int]] = {}
     for slot, index in enumerate(indices):
@@ -155,11 +168,13 @@ def _decode_targets(
     jumps, _ = plan_decode(scan, targets)
     context = stream.codec_context
     used: list[int] = [-1] * len(indices)
-    frames_decoded = packets_failed = 0
+    frames_decoded = packets_failed = corrupt_frames = 0
     last_index = -1
     last_frame: VideoFrame | None = None
     ti = 0
     pos = 0
+    target_pts = {scan.frame_pts[t] for t in targets}
+    decoding_all = True
 
     def fill(target: int, image: npt.NDArray[np.uint8], index: int) -> None:
         for slot in slots[target]:
@@ -167,7 +182,7 @@ def _decode_targets(
             used[slot] = index
 
     def take(frame: VideoFrame) -> None:
-        nonlocal frames_decoded, last_index, last_frame, ti
+        nonlocal frames_decoded, last_index, last_frame, ti, corrupt_frames
         frames_decoded += 1
         if frames_decoded > limits.max_frames_decoded:
             raise ClipTooLarge("decoding the clip needs too many frames")
@@ -175,6 +190,8 @@ def _decode_targets(
             raise ClipTooLarge(f"a frame is {frame.width}x{frame.height}, over the pixel limit")
         index = max(_frame_index(frame, scan, last_index), last_index)
         last_index, last_frame = index, frame
+        if frame.is_corrupt:
+            corrupt_frames += 1
         image: npt.NDArray[np.uint8] | None = None
         while ti < len(targets) and targets[ti] <= index:
             if image is None:
@@ -188,6 +205,11 @@ def _decode_targets(
             context.flush_buffers()
             pos = jump.start
         packet = packets[pos]
+        # a frame nobody wants and nothing references need not be decoded at all
+        wanted = not skip_nonref or scan.pts[pos] in target_pts
+        if wanted != decoding_all:
+            context.skip_frame = "DEFAULT" if wanted else "NONREF"
+            decoding_all = wanted
         pos += 1
         try:
             frames = context.decode(packet)
@@ -199,6 +221,7 @@ def _decode_targets(
             if ti == len(targets):
                 break
     if ti < len(targets):
+        context.skip_frame = "DEFAULT"
         try:
             for frame in context.decode(None):
                 take(frame)
@@ -213,7 +236,12 @@ def _decode_targets(
         image = sampler.convert(last_frame)
         for target in targets[ti:]:
             fill(target, image, last_index)
-    return _Decoded(used=tuple(used), frames_decoded=frames_decoded, packets_failed=packets_failed)
+    return _Decoded(
+        used=tuple(used),
+        frames_decoded=frames_decoded,
+        packets_failed=packets_failed,
+        damaged=packets_failed > 0 or corrupt_frames > 0,
+    )
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -265,8 +293,15 @@ def _sample_aspect(stream: av.video.stream.VideoStream) -> float:
 
 def _clip(opened: _Opened, plan: SamplingPlan, request: DecodeRequest, limits: DecodeLimits) -> DecodedClip:
     stream = opened.chosen.stream
+    skip_nonref = stream.codec_context.name in SKIP_NONREF_CODECS
     sampler = _Sampler(request, limits, _sample_aspect(stream), len(plan.indices))
-    decoded = _decode_targets(stream, opened.packets, opened.scan, plan.indices, sampler, limits)
+    decoded = _decode_targets(stream, opened.packets, opened.scan, plan.indices, sampler, limits, skip_nonref)
+    if decoded.damaged and skip_nonref:
+        # how a damaged frame is concealed depends on the frames decoded before it: decode everything
+        stream.codec_context.flush_buffers()
+        stream.codec_context.skip_frame = "DEFAULT"
+        sampler = _Sampler(request, limits, _sample_aspect(stream), len(plan.indices))
+        decoded = _decode_targets(stream, opened.packets, opened.scan, plan.indices, sampler, limits, False)
     rotation = sampler.rotation or 0
     context = stream.codec_context
     width, height = display_size(int(context.width), int(context.height), rotation, _sample_aspect(stream))
