@@ -1,10 +1,9 @@
 """The dashboard against the real thing: the app built by `service.app.create_app`, serving a real exported
-bundle over HTTP, after a good clip and a broken one; every `vtserve_*` series and label the dashboard
-reads must be in that live /metrics output."""
+bundle over HTTP, after a good clip (H.264 in MP4, encoded here with PyAV) and a broken one. Every
+`vtserve_*` series and label the dashboard reads must be in that live /metrics output."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -14,12 +13,11 @@ from tests.deploy import promql
 from tests.deploy.conftest import load_dashboard
 from tests.deploy.test_dashboard import check_against
 from tests.service.conftest import serve_in_thread
+from tests.service.decoding.synth import encode_clip
 
 
 @pytest.fixture(scope="module")
-def live_metrics(
-    tiny_bundle: Path, media: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
-) -> str:
+def live_metrics(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     from service.app import create_app
     from service.settings import Settings
 
@@ -29,7 +27,7 @@ def live_metrics(
         decoder_workers=1,
         max_wait_ms=5.0,
     )
-    clip = media("h265_video.mp4").read_bytes()
+    clip = encode_clip(width=96, height=64, frames=24)
     with (
         serve_in_thread(create_app(settings)) as base_url,
         httpx.Client(base_url=base_url, timeout=60) as client,

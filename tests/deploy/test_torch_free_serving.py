@@ -8,11 +8,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.deploy.conftest import REPO_ROOT
 from tests.deploy.test_requirements import EXPORT_ONLY
+from tests.service.decoding.synth import encode_clip
 
 # Import-blocking for every interpreter started with this folder on PYTHONPATH (decoder workers included).
 SITECUSTOMIZE = """
@@ -49,16 +49,16 @@ print("served without", @BLOCKED@)
 """
 
 
-def test_service_serves_a_bundle_without_export_only_packages(
-    tiny_bundle: Path, media: Callable[[str], Path], tmp_path: Path
-) -> None:
+def test_service_serves_a_bundle_without_export_only_packages(tiny_bundle: Path, tmp_path: Path) -> None:
     blocked = sorted(EXPORT_ONLY | {"transformers"})
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(textwrap.dedent(SITECUSTOMIZE.format(blocked=blocked)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO_ROOT)])}
     argv = [sys.executable, "-c", SERVE.replace("@BLOCKED@", repr(blocked)), str(tiny_bundle)]
-    argv += [str(media("h265_video.mp4")), str(tmp_path / "cache")]
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(encode_clip(width=96, height=64, frames=24))
+    argv += [str(clip), str(tmp_path / "cache")]
     proc = subprocess.run(
         argv, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False
     )
