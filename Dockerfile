@@ -70,7 +70,8 @@ WORKDIR /home/vtserve
 USER 10001:10001
 VOLUME ["/var/cache/vtserve"]
 EXPOSE 8000
-# Liveness only; the first start exports both models before the server answers, hence the long start period.
+# Liveness only: /healthz answers while the models load in the background (/readyz says when they are ready).
+# The long start period covers a first start that exports both models while the process is busy.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=600s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('VTSERVE_PORT', '8000'), timeout=4)"]
 CMD ["vtserve", "serve"]
@@ -148,7 +149,8 @@ WORKDIR /home/vtserve
 USER 10001:10001
 VOLUME ["/var/cache/vtserve"]
 EXPOSE 8000
-# Liveness only. The first start on a new GPU builds TensorRT engines (minutes), hence the start period.
+# Liveness only: /healthz answers while the models load in the background (/readyz says when they are ready).
+# The long start period covers a first start on a new GPU, which builds TensorRT engines (minutes).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=900s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('VTSERVE_PORT', '8000'), timeout=4)"]
 CMD ["vtserve", "serve"]
