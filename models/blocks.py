@@ -64,10 +64,16 @@ class _PreNorm(nn.Module):
         norm_layer: Callable[..., nn.Module] = nn.LayerNorm,
     ) -> None:
         super().__init__()
+        # kept so blocks with a second attention (divided) build it exactly like the first
+        self._attn_layer, self._norm_layer, self._norm_eps = attn_layer, norm_layer, norm_eps
+        self._attn_kwargs: dict[str, Any] = {
+            "qkv_bias": qkv_bias,
+            "attn_drop": attn_drop,
+            "proj_drop": drop,
+            "fused": fused,
+        }
         self.norm1 = norm_layer(dim, eps=norm_eps)
-        self.attn = attn_layer(
-            dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop, fused=fused
-        )
+        self.attn = attn_layer(dim, num_heads, **self._attn_kwargs)
         self.drop_path = DropPath(drop_path)
         self.norm2 = norm_layer(dim, eps=norm_eps)
         self.mlp = mlp_layer(dim, mlp_dim, approximate=gelu, drop=drop)
@@ -124,17 +130,8 @@ class DividedSpaceTimeBlock(_PreNorm):
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, **kwargs: Any) -> None:
         super().__init__(dim, num_heads, mlp_dim, **kwargs)
-        attn_layer: type[Attention] = kwargs.get("attn_layer", Attention)
-        norm_layer: Callable[..., nn.Module] = kwargs.get("norm_layer", nn.LayerNorm)
-        self.temporal_norm1 = norm_layer(dim, eps=kwargs.get("norm_eps", 1e-6))
-        self.temporal_attn = attn_layer(
-            dim,
-            num_heads,
-            qkv_bias=kwargs.get("qkv_bias", "qkv"),
-            attn_drop=kwargs.get("attn_drop", 0.0),
-            proj_drop=kwargs.get("drop", 0.0),
-            fused=kwargs.get("fused", True),
-        )
+        self.temporal_norm1 = self._norm_layer(dim, eps=self._norm_eps)
+        self.temporal_attn = self._attn_layer(dim, num_heads, **self._attn_kwargs)
         self.temporal_fc = nn.Linear(dim, dim)
 
     def forward(

@@ -85,8 +85,6 @@ def load_pretrained(
     model = source.model_cls(config, card=card)
     state_dict = model.adapt_state_dict(source.state_dict, source_grid=source.config.grid)
     load_state_dict_strict(model, state_dict)
-    if source.card.name and not card.name:
-        model.card = replace(card, name=source.card.name)
     return model.eval()
 
 
