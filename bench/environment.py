@@ -1,0 +1,61 @@
+"""Where and under what load a benchmark ran: recorded with every result."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("torch", "onnxruntime", "onnxruntime-gpu", "av", "fastapi", "uvicorn", "numpy")
+
+
+def load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def _version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def describe_environment() -> dict[str, Any]:
+    loads = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    return {
+        "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "host_cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "load_average": [round(x, 2) if x is not None else None for x in loads],
+        "python": platform.python_version(),
+        "packages": {name: v for name in PACKAGES if (v := _version(name)) is not None},
+        "git_commit": git_commit(),
+    }

@@ -1,0 +1,129 @@
+"""The raw pipeline limit: the service's decoder pool and runtime+batcher driven in-process, no HTTP.
+
+The same components `vtserve serve` builds (`DecoderPool` from `service.app.default_decoder`, the model
+through `service.registry.load_model`: bundle → runtime → warm-up → dynamic batcher), the same settings
+and the same clips; `concurrency` coroutines each decode a clip in the pool and submit its frames to the
+batcher, back to back, for `duration_s`. Its throughput is the ceiling the service is measured against:
+what is lost over it is the cost of HTTP, multipart parsing, JSON and the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.clips import Clip
+from bench.stats import summarise
+
+
+@dataclass(frozen=True, kw_only=True)
+class LimitResult:
+    concurrency: int
+    duration_s: float
+    ok: int
+    errors: dict[str, int]
+    latencies_s: list[float]
+    mean_batch_size: float | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "concurrency": self.concurrency,
+            "duration_s": round(self.duration_s, 2),
+            "ok": self.ok,
+            "clips_per_s": round(self.ok / self.duration_s, 3) if self.duration_s > 0 else 0.0,
+            "latency": summarise(self.latencies_s).as_ms(),
+            "errors": self.errors,
+            "mean_batch_size": self.mean_batch_size,
+        }
+
+
+async def _worker(
+    pool: Any,
+    model: Any,
+    clips: Sequence[Clip],
+    offset: int,
+    deadline: float,
+    latencies: list[float],
+    errors: Counter[str],
+    batch_sizes: list[int],
+) -> None:
+    i = offset
+    while time.perf_counter() < deadline:
+        clip = clips[i % len(clips)]
+        i += 1
+        t0 = time.perf_counter()
+        try:
+            decoded = await pool.decode(clip.data, model.decode_request)
+            result = await asyncio.wrap_future(model.batcher.submit(decoded.frames))
+        except Exception as exc:
+            errors[getattr(exc, "code", type(exc).__name__)] += 1
+            continue
+        latencies.append(time.perf_counter() - t0)
+        batch_sizes.append(result.batch_size)
+
+
+async def _drive(
+    pool: Any, model: Any, clips: Sequence[Clip], concurrency: int, duration_s: float
+) -> LimitResult:
+    latencies: list[float] = []
+    batch_sizes: list[int] = []
+    errors: Counter[str] = Counter()
+    start = time.perf_counter()
+    deadline = start + duration_s
+    await asyncio.gather(
+        *(
+            _worker(
+                pool, model, clips, (k * len(clips)) // concurrency, deadline, latencies, errors, batch_sizes
+            )
+            for k in range(concurrency)
+        )
+    )
+    elapsed = time.perf_counter() - start
+    return LimitResult(
+        concurrency=concurrency,
+        duration_s=elapsed,
+        ok=len(latencies),
+        errors=dict(errors),
+        latencies_s=latencies,
+        mean_batch_size=round(sum(batch_sizes) / len(batch_sizes), 2) if batch_sizes else None,
+    )
+
+
+def measure(
+    repository: Path,
+    model_name: str,
+    clips: Sequence[Clip],
+    *,
+    concurrency: Sequence[int] = (16,),
+    duration_s: float = 20.0,
+    settings_overrides: dict[str, Any] | None = None,
+    warmup_rounds: int = 1,
+) -> list[LimitResult]:
+    """Build pool + model from `Settings` as the service does, warm up on every clip, then drive."""
+    from service.app import default_decoder
+    from service.registry import load_model, resolve_bundle
+    from service.settings import Settings
+
+    settings = Settings(
+        model_repository=repository, models=[model_name], log_level="warning", **(settings_overrides or {})
+    )
+    pool = default_decoder(settings)
+    model = load_model(model_name, resolve_bundle(model_name, settings, allow_export=False), settings, None)
+    try:
+        if warmup_rounds:
+            asyncio.run(_drive(pool, model, clips, 1, 0.001))  # starts nothing long; warms the event loop
+            for _ in range(warmup_rounds):
+                for clip in clips:
+                    model.batcher.submit(
+                        pool.decode_blocking(clip.data, model.decode_request).frames
+                    ).result()
+        return [asyncio.run(_drive(pool, model, clips, c, duration_s)) for c in concurrency]
+    finally:
+        model.batcher.close(drain=True, timeout_s=30.0)
+        model.runtime.close()
+        pool.close()
