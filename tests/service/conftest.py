@@ -20,19 +20,19 @@ from service.settings import Settings
 
 
 def _build_tiny_bundle(out_dir: Path) -> Path:
-    """A real bundle exported from the models package's tiny TimeSformer (random weights, 4×32×32)."""
+    """A real bundle exported from a saved checkpoint of the models package's tiny TimeSformer
+    (random weights, 4 frames of 32×32). The checkpoint stays beside the bundle (`manifest.source`), so
+    the torch runtime loads the very same weights."""
     import export
+    import models
+    from models.registry import create_model
 
-    try:
-        export.build_bundle("timesformer_tiny", out_dir)
-    except Exception:  # load_pretrained may not resolve registry names: build the model directly
-        import models.zoo  # noqa: F401  (registers the named constructors)
-        from export.bundle import export_model
-        from models.registry import create_model
-
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        export_model(create_model("timesformer_tiny").eval(), out_dir, source="timesformer_tiny")
+    checkpoint = out_dir.parent / "tiny-checkpoint"
+    for path in (out_dir, checkpoint):
+        if path.exists():
+            shutil.rmtree(path)
+    models.save_pretrained(create_model("timesformer_tiny").eval(), checkpoint)
+    export.build_bundle(checkpoint, out_dir)
     return out_dir
 
 
@@ -44,6 +44,7 @@ def _source_digest() -> str:
         for path in sorted((root / package).rglob("*.py")):
             digest.update(path.as_posix().encode())
             digest.update(path.read_bytes())
+    digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:16]
 
 
