@@ -174,6 +174,7 @@ def _decode_targets(
     ti = 0
     pos = 0
     target_pts = {scan.frame_pts[t] for t in targets}
+    context.skip_frame = "DEFAULT"  # a previous pass may have left NONREF set
     decoding_all = True
 
     def fill(target: int, image: npt.NDArray[np.uint8], index: int) -> None:
