@@ -7,6 +7,7 @@ on first use (that step imports torch; serving an existing bundle never does).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -55,11 +56,16 @@ def _is_bundle(path: Path) -> bool:
 
 
 def shipped_weights_dir(name: str) -> Path | None:
-    """`models/weights/<name>/` inside the installed `models` package, if present."""
-    import models  # the package itself is torch-free on import
+    """`models/weights/<name>/` inside the installed `models` package, if present.
 
-    folder = Path(models.__file__).resolve().parent / "weights" / name
-    return folder if folder.is_dir() else None
+    Found with `find_spec`, which locates the package without importing it (importing `models` imports
+    torch, which the serving path avoids)."""
+    spec = importlib.util.find_spec("models")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(location) / "weights" / name
+        if folder.is_dir():
+            return folder
+    return None
 
 
 def export_shipped(name: str, out_dir: Path) -> Path:
