@@ -120,7 +120,8 @@ class _Sampler:
         width, height = frame.width, frame.height
         display_w, _ = display_size(width, height, 0, self.sample_aspect)
         target_w, target_h = resize_target(display_w, height, self.request.short_side)
-        rgb = self.reformatter.reformat(frame, width=target_w, height=target_h, format="rgb24")
+        # one scaler thread: the frames are small after the resize, and workers already run in parallel
+        rgb = self.reformatter.reformat(frame, width=target_w, height=target_h, format="rgb24", threads=1)
         image = cast(npt.NDArray[np.uint8], rgb.to_ndarray())
         rotation = normalize_rotation(frame.rotation)
         if self.rotation is None:
@@ -282,6 +283,7 @@ def _configure_decoder(stream: av.video.stream.VideoStream, limits: DecodeLimits
     context.options = {"max_pixels": str(limits.max_pixels)}
     if int(context.width) * int(context.height) >= limits.threads_min_pixels:
         context.thread_type = "AUTO"
+        context.thread_count = limits.decoder_threads
 
 
 def _sample_aspect(stream: av.video.stream.VideoStream) -> float:

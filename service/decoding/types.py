@@ -89,13 +89,17 @@ class DecodeLimits:
     min_frames: int = 1
     containers: tuple[str, ...] = DEFAULT_CONTAINERS
     audio_containers: tuple[str, ...] = AUDIO_CONTAINERS
-    #: Decoder threads (``thread_type="AUTO"``) only for video with at least this many pixels.
+    #: Decoder threads (``thread_type="AUTO"``) only for video with at least this many pixels ...
     threads_min_pixels: int = 1280 * 720
+    #: ... and how many (0: FFmpeg's choice, one per core; with several workers, cores / workers).
+    decoder_threads: int = 0
 
     def __post_init__(self) -> None:
         for name in ("max_bytes", "max_pixels", "max_frames_decoded", "max_packets", "min_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.decoder_threads < 0:
+            raise ValueError("decoder_threads must be >= 0")
         if self.max_duration_s <= 0:
             raise ValueError("max_duration_s must be > 0")
         names = (*self.containers, *self.audio_containers)

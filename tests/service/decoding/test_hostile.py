@@ -26,6 +26,8 @@ from tests.service.decoding import synth
 
 LIMITS = DecodeLimits()
 REQUEST = DecodeRequest(num_frames=8, short_side=64, crop_size=64)
+#: Each hostile input is handled within this much CPU time. CPU time of this process (all its threads), not
+#: wall time: the test machine is shared, and contention must not make the check flaky.
 DEADLINE_S = 2.0
 
 
@@ -93,12 +95,12 @@ def refuse(
     data: bytes, error: type[ServiceError] | tuple[type[ServiceError], ...] = ServiceError
 ) -> ServiceError:
     """Decode (and probe) ``data``; both must raise ``error`` within the deadline."""
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(error) as decoded:
         decode_clip(data, REQUEST, LIMITS)
     with pytest.raises(error):
         probe(data, LIMITS)
-    assert time.perf_counter() - start < DEADLINE_S
+    assert time.process_time() - start < DEADLINE_S
     return decoded.value
 
 
@@ -151,19 +153,19 @@ def test_frames_larger_than_their_header_are_not_decoded() -> None:
 
 def test_tens_of_thousands_of_intra_frames_decode_only_what_is_sampled() -> None:
     data = synth.many_frames(30_000, fps=1000, all_keyframes=True)
-    start = time.perf_counter()
+    start = time.process_time()
     clip = decode_clip(data, REQUEST, LIMITS)
-    assert time.perf_counter() - start < DEADLINE_S
+    assert time.process_time() - start < DEADLINE_S
     assert clip.frame_count == 30_000
     assert clip.frames_decoded == 8  # every frame is a keyframe: jump straight to each sample
 
 
 def test_one_long_gop_over_the_frame_budget_is_refused_before_decoding() -> None:
     data = synth.many_frames(30_000, fps=1000, all_keyframes=False)
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(ClipTooLarge) as info:
         decode_clip(data, REQUEST, LIMITS)
-    assert time.perf_counter() - start < DEADLINE_S
+    assert time.process_time() - start < DEADLINE_S
     assert "decoding" in info.value.message
 
 
@@ -206,11 +208,11 @@ def test_truncated_clips_decode_what_is_there_or_are_refused(
 ) -> None:
     whole = media(name).read_bytes()
     data = whole[: int(len(whole) * fraction)]
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         clip = decode_clip(data, REQUEST, LIMITS)
     except ServiceError as error:
         assert error.code in {"unsupported_media", "undecodable", "clip_too_short", "no_video_stream"}
     else:
         assert clip.frames.shape == (8, 64, 64, 3)
-    assert time.perf_counter() - start < DEADLINE_S
+    assert time.process_time() - start < DEADLINE_S
