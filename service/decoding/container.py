@@ -29,6 +29,7 @@ import av.error
 import av.stream
 import av.video.stream
 
+from service.decoding.transform import aspect_ratio
 from service.decoding.types import DecodeLimits, PacketScan
 from service.errors import ClipTooLarge, ClipTooLong, ClipTooShort, NoVideoStream, UnsupportedMedia
 
@@ -101,12 +102,17 @@ def select_video_stream(container: av.container.InputContainer) -> ChosenStream:
 
 
 def check_header(stream: av.video.stream.VideoStream, limits: DecodeLimits) -> None:
-    """Refuse from the header alone: declared width×height over the limit."""
+    """Refuse from the header alone: declared width×height or aspect ratio over the limits."""
     context = stream.codec_context
     if context is None:
         raise NoVideoStream()
     if _pixels(stream) > limits.max_pixels:
         raise ClipTooLarge(f"the video is {context.width}x{context.height}, over the pixel limit")
+    if (
+        _pixels(stream) > 0
+        and aspect_ratio(int(context.width), int(context.height)) > limits.max_aspect_ratio
+    ):
+        raise ClipTooLarge(f"the video is {context.width}x{context.height}, over the aspect-ratio limit")
 
 
 def _fraction_to_float(value: Fraction | None) -> float:

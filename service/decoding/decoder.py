@@ -47,7 +47,14 @@ from service.decoding.container import (
     stream_fps,
 )
 from service.decoding.sampling import plan_frames
-from service.decoding.transform import crop_into, display_size, normalize_rotation, resize_target, rotate
+from service.decoding.transform import (
+    aspect_ratio,
+    crop_into,
+    display_size,
+    normalize_rotation,
+    resize_target,
+    rotate,
+)
 from service.decoding.types import DecodedClip, DecodeLimits, DecodeRequest, PacketScan, SamplingPlan
 from service.errors import ClipTooLarge, ServiceError, Undecodable
 
@@ -119,6 +126,8 @@ class _Sampler:
         """RGB at the resize target, rotated upright (a view of a fresh array)."""
         width, height = frame.width, frame.height
         display_w, _ = display_size(width, height, 0, self.sample_aspect)
+        if aspect_ratio(display_w, height) > self.limits.max_aspect_ratio:
+            raise ClipTooLarge(f"a frame is {display_w}x{height} as displayed, over the aspect-ratio limit")
         target_w, target_h = resize_target(display_w, height, self.request.short_side)
         # one scaler thread: the frames are small after the resize, and workers already run in parallel
         rgb = self.reformatter.reformat(frame, width=target_w, height=target_h, format="rgb24", threads=1)

@@ -33,6 +33,12 @@ def display_size(
     return width, coded_height
 
 
+def aspect_ratio(width: int, height: int) -> float:
+    """Long side over short side (1.0 for square; infinite for a zero side)."""
+    short = min(width, height)
+    return max(width, height) / short if short > 0 else float("inf")
+
+
 def resize_target(width: int, height: int, short_side: int) -> tuple[int, int]:
     """(width, height) with the shorter side scaled to ``short_side``, aspect ratio kept (rounded)."""
     if width <= 0 or height <= 0:

@@ -89,6 +89,9 @@ class DecodeLimits:
     min_frames: int = 1
     containers: tuple[str, ...] = DEFAULT_CONTAINERS
     audio_containers: tuple[str, ...] = AUDIO_CONTAINERS
+    #: Long side / short side as displayed. A 4096×2 frame is only 8 k pixels, but resized to a short side
+    #: of 224 it would become a 458,752×224 RGB image (300 MB): refused.
+    max_aspect_ratio: float = 8.0
     #: Decoder threads (``thread_type="AUTO"``) only for video with at least this many pixels ...
     threads_min_pixels: int = 1280 * 720
     #: ... and how many (0: FFmpeg's choice, one per core; with several workers, cores / workers).
@@ -100,6 +103,8 @@ class DecodeLimits:
                 raise ValueError(f"{name} must be >= 1")
         if self.decoder_threads < 0:
             raise ValueError("decoder_threads must be >= 0")
+        if self.max_aspect_ratio < 1.0:
+            raise ValueError("max_aspect_ratio must be >= 1")
         if self.max_duration_s <= 0:
             raise ValueError("max_duration_s must be > 0")
         names = (*self.containers, *self.audio_containers)

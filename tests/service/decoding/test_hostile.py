@@ -216,3 +216,11 @@ def test_truncated_clips_decode_what_is_there_or_are_refused(
     else:
         assert clip.frames.shape == (8, 64, 64, 3)
     assert time.process_time() - start < DEADLINE_S
+
+
+@pytest.mark.parametrize(("width", "height"), [(4096, 16), (16, 2048)])
+def test_extreme_aspect_ratios_are_refused(width: int, height: int) -> None:
+    """A thin frame is few pixels but would become a huge image once its short side is resized up."""
+    data = synth.encode_clip(width=width, height=height, frames=2)
+    error = refuse(data, ClipTooLarge)
+    assert "aspect" in error.message
