@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
-if __name__ == "__main__":
-    from service.cli import main
-
-    sys.exit(main(["serve", *sys.argv[1:]]))
+if __name__ == "__main__":  # `python -m service.commands.serve`: the same command, no dispatcher
+    _parser = argparse.ArgumentParser(prog="vtserve serve", description=__doc__.splitlines()[0])
+    add_arguments(_parser)
+    sys.exit(run(_parser.parse_args()))

@@ -51,7 +51,7 @@ def _source_digest() -> str:
 @pytest.fixture(scope="session")
 def tiny_bundle(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny bundle, cached in .pytest_cache by a hash of models/ and export/ (a build takes ~10-30 s)."""
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)
     if cache is None:
         return _build_tiny_bundle(tmp_path_factory.mktemp("bundles") / "tiny")
     folder = cache.mkdir(f"vtserve-tiny-{_source_digest()}") / "tiny"

@@ -33,15 +33,15 @@ def test_predict_prints_labels_and_writes_the_heatmap(
     assert Image.open(io.BytesIO(out.read_bytes())).size == (4 * 32, 32)
 
 
-def test_predict_refuses_what_is_not_a_video(tiny_bundle: Path, tmp_path: Path) -> None:
+def test_predict_refuses_what_is_not_a_video(tiny_bundle: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00" * 4096)
-    result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "predict", str(tiny_bundle), str(junk), "--no-heatmap"],
-        capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
-    assert result.returncode == 1 and "unsupported_media" in result.stderr
-    assert "Traceback" not in result.stderr
+    parser = argparse.ArgumentParser()
+    predict.add_arguments(parser)
+    assert predict.run(parser.parse_args([str(tiny_bundle), str(junk), "--no-heatmap"])) == 1
+    err = capsys.readouterr().err
+    assert "unsupported_media" in err and "Traceback" not in err
+    assert predict.run(parser.parse_args([str(tiny_bundle), str(tmp_path / "missing.mp4")])) == 2
 
 
 def test_serve_options_override_settings(tmp_path: Path) -> None:

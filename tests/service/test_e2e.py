@@ -213,7 +213,16 @@ def test_overload_gives_503_with_retry_after_never_500(
 def _start_server(bundle: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VTSERVE_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--models", str(bundle), *extra],
+        [
+            sys.executable,
+            "-m",
+            "service.commands.serve",
+            "--port",
+            str(port),
+            "--models",
+            str(bundle),
+            *extra,
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

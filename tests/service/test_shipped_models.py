@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def shipped_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)
     cache_dir = cache.mkdir("vtserve-shipped-bundles") if cache else tmp_path_factory.mktemp("bundles")
     for name in SHIPPED_MODELS:  # a stale export from older weights is rebuilt
         weights = shipped_weights_dir(name)
