@@ -58,7 +58,9 @@ def create_app_from_config() -> object:
     """uvicorn's factory for worker processes: the settings come from the file in $VTSERVE_CONFIG."""
     from service.app import create_app
 
-    return create_app(Settings())
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 def _run_workers(settings: Settings) -> int:

@@ -225,3 +225,13 @@ def test_not_ready_until_models_load(tiny_bundle: Path, tmp_path: Path) -> None:
 def test_metrics_can_be_disabled(tiny_bundle: Path, tmp_path: Path) -> None:
     with client_for(tiny_bundle, tmp_path, metrics_enabled=False) as c:
         assert c.get("/metrics").status_code == 404
+
+
+def test_draining_fails_readiness_and_refuses_new_work(tiny_bundle: Path, tmp_path: Path) -> None:
+    with client_for(tiny_bundle, tmp_path) as c:
+        assert c.get("/readyz").status_code == 200
+        c.app.state.service.begin_drain()  # what SIGTERM does first (service.commands.serve.DrainingServer)
+        assert c.get("/readyz").status_code == 503
+        refused = c.post("/v1/predictions", content=b"x", headers={"Content-Type": "video/mp4"})
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert c.get("/healthz").status_code == 200  # still alive while draining
