@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -201,7 +202,7 @@ def test_not_ready_until_models_load(tiny_bundle: Path, tmp_path: Path) -> None:
 
     gate = threading.Event()
 
-    def slow_registry(settings, metrics):  # type: ignore[no-untyped-def]
+    def slow_registry(settings: Settings, metrics: Any) -> Any:
         assert gate.wait(30)
         return load_registry(settings, metrics)
 
@@ -230,7 +231,8 @@ def test_metrics_can_be_disabled(tiny_bundle: Path, tmp_path: Path) -> None:
 def test_draining_fails_readiness_and_refuses_new_work(tiny_bundle: Path, tmp_path: Path) -> None:
     with client_for(tiny_bundle, tmp_path) as c:
         assert c.get("/readyz").status_code == 200
-        c.app.state.service.begin_drain()  # what SIGTERM does first (service.commands.serve.DrainingServer)
+        app: Any = c.app
+        app.state.service.begin_drain()  # what SIGTERM does first (service.commands.serve.DrainingServer)
         assert c.get("/readyz").status_code == 503
         refused = c.post("/v1/predictions", content=b"x", headers={"Content-Type": "video/mp4"})
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"

@@ -78,9 +78,11 @@ def test_serve_options_override_settings(tmp_path: Path) -> None:
 
 
 def test_serve_writes_private_settings_for_worker_processes(tmp_path: Path) -> None:
+    from pydantic import SecretStr
+
     from service.settings import Settings
 
-    path = serve._settings_file(Settings(api_key="k", port=9200, models=["x"]))
+    path = serve._settings_file(Settings(api_key=SecretStr("k"), port=9200, models=["x"]))
     try:
         assert path.stat().st_mode & 0o077 == 0
         reloaded = Settings(config_file=path)

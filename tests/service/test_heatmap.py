@@ -54,7 +54,7 @@ def test_overlay_highlights_where_attention_is() -> None:
 
 def test_inputs_are_checked() -> None:
     with pytest.raises(ValueError):
-        render_grid(frames(2).astype(np.float32), None, [0, 1], None)  # type: ignore[arg-type]
+        render_grid(frames(2).astype(np.float32), None, [0, 1], None)
     with pytest.raises(ValueError):
         render_grid(frames(2), spatial(3), [0, 1], None)
     with pytest.raises(ValueError):

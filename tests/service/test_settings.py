@@ -60,11 +60,11 @@ def test_invalid_values_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
         Settings(max_batch_size=0)
     with pytest.raises(ValidationError):
-        Settings(runtime="tensorflow")
+        Settings(runtime="tensorflow")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         Settings(models=["a"], default_model="b")
     with pytest.raises(ValidationError):
-        Settings(no_such_setting=1)
+        Settings(no_such_setting=1)  # type: ignore[call-arg]
     with pytest.raises(FileNotFoundError):
         Settings(config_file=tmp_path / "missing.toml")
 
@@ -77,4 +77,6 @@ def test_only_settings_reads_the_environment() -> None:
         if "os.environ" in p.read_text(encoding="utf-8") or "getenv" in p.read_text(encoding="utf-8")
     ]
     # serve.py only *writes* VTSERVE_CONFIG for its worker processes
-    assert set(readers) <= {"settings.py", "commands/serve.py"} | {r for r in readers if r.startswith("decoding/")}
+    assert set(readers) <= {"settings.py", "commands/serve.py"} | {
+        r for r in readers if r.startswith("decoding/")
+    }
