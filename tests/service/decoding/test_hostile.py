@@ -84,9 +84,9 @@ class Secret:
 
 
 @pytest.fixture
-def secret(tmp_path: Path, media: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> Secret:
+def secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Secret:
     path = tmp_path / "secret.mp4"
-    path.write_bytes(media("h265_video.mp4").read_bytes())
+    path.write_bytes(synth.encode_clip())
     monkeypatch.chdir(tmp_path)  # relative references resolve next to the secret
     return Secret(path)
 

@@ -53,8 +53,8 @@ def test_domain_errors_keep_their_class(pool: DecoderPool, media: MediaFn) -> No
     assert pool.alive_workers == 2
 
 
-def test_async_decode_runs_off_the_event_loop(pool: DecoderPool, media: MediaFn) -> None:
-    data = media("h265_video.mp4").read_bytes()
+def test_async_decode_runs_off_the_event_loop(pool: DecoderPool) -> None:
+    data = synth.encode_clip(codec="libx265", options={"x265-params": "log-level=none"})
 
     async def main() -> tuple[list[DecodedClip], int]:
         ticks = 0
@@ -131,8 +131,8 @@ def _kill_while_busy(pool: DecoderPool, data: bytes, sig: int) -> ServiceError |
 @pytest.mark.parametrize(
     ("sig", "error"), [(signal.SIGKILL, DecoderCrashed), (signal.SIGXCPU, DecodeTimeout)]
 )
-def test_a_worker_dying_mid_request_is_replaced(media: MediaFn, sig: int, error: type[ServiceError]) -> None:
-    small = media("h265_video.mp4").read_bytes()
+def test_a_worker_dying_mid_request_is_replaced(sig: int, error: type[ServiceError]) -> None:
+    small = synth.encode_clip()
     with DecoderPool(1, LIMITS, timeout_s=20.0) as pool:
         (before,) = pool.worker_pids
         raised = _kill_while_busy(pool, small, sig)
@@ -141,13 +141,13 @@ def test_a_worker_dying_mid_request_is_replaced(media: MediaFn, sig: int, error:
         assert pool.decode_blocking(small, REQUEST).frames.shape == (8, 112, 112, 3)
 
 
-def test_a_worker_dead_while_idle_is_replaced_without_failing_a_request(media: MediaFn) -> None:
+def test_a_worker_dead_while_idle_is_replaced_without_failing_a_request() -> None:
     with DecoderPool(1, LIMITS, timeout_s=20.0) as pool:
         (pid,) = pool.worker_pids
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
         assert pool.alive_workers == 0
-        clip = pool.decode_blocking(media("h265_video.mp4").read_bytes(), REQUEST)
+        clip = pool.decode_blocking(synth.encode_clip(), REQUEST)
         assert clip.frames.shape == (8, 112, 112, 3) and pool.alive_workers == 1
 
 
