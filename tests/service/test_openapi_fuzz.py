@@ -6,6 +6,7 @@ refusal paths; the other tests cover real clips).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,11 +48,18 @@ def test_api_matches_its_openapi(api_schema: Any) -> None:
         "GET /v1/predictions/{prediction_id}/heatmap.png",
         "GET /metrics",
     } <= labels
+    calls: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
     for operation in operations:
 
         @given(case=operation.as_strategy())
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case: Any) -> None:
-            case.call_and_validate(timeout=60, excluded_checks=excluded_for(case.operation.path))
+            response = case.call_and_validate(timeout=60, excluded_checks=excluded_for(case.operation.path))
+            calls[f"{case.method.upper()} {case.operation.path}"] += 1
+            statuses[response.status_code] += 1
 
         check()
+    assert all(calls[label] >= 1 for label in labels), calls  # operations without inputs have one case
+    assert all(calls[label] >= 20 for label in labels if "predictions" in label), calls
+    assert not any(status >= 500 for status in statuses), statuses
