@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,29 +69,57 @@ def shipped_weights_dir(name: str) -> Path | None:
     return None
 
 
-def export_shipped(name: str, out_dir: Path) -> Path:
-    """Export a shipped model into a bundle folder (imports torch; only on first start)."""
+def folder_name(path: Path) -> str:
+    """The name a folder was given (`./x/` → `x`, `.` → the current folder's name); symlinks kept."""
+    return Path(os.path.normpath(os.path.abspath(path))).name
+
+
+def is_checkpoint(path: Path) -> bool:
+    """A model checkpoint folder (ours or Hugging Face's): `config.json` beside the weights."""
+    return (path / "config.json").is_file() and not _is_bundle(path)
+
+
+def _newer_than(source: Path, bundle: Path) -> bool:
+    """Whether any file of the checkpoint `source` changed after `bundle` was exported."""
+    exported = (bundle / MANIFEST_NAME).stat().st_mtime
+    return any(p.is_file() and p.stat().st_mtime > exported for p in source.rglob("*"))
+
+
+def export_checkpoint(source: str | Path, out_dir: Path) -> Path:
+    """Export a shipped model (by name) or a checkpoint folder into a bundle folder.
+
+    Imports torch: happens only when no up-to-date bundle exists (a fresh clone's first start).
+    """
     import export
 
-    log.info("exporting shipped model %s into %s (first start)", name, out_dir)
+    log.info("exporting %s into %s (first start; later starts reuse the bundle)", source, out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    export.build_bundle(name, out_dir)
+    export.build_bundle(source, out_dir)
     return out_dir
 
 
 def resolve_bundle(name: str, settings: Settings, *, allow_export: bool = True) -> Path:
-    """The bundle folder for `name` (a path or a model name), exporting a shipped model if needed."""
+    """The bundle folder for `name`: a bundle path, a bundle in the repository or the cache, or a shipped
+    model / checkpoint folder exported into `<cache_dir>/<name>/` (again when its weights changed)."""
     as_path = Path(name)
     if _is_bundle(as_path):
         return as_path
-    candidates = [settings.model_repository / name] if settings.model_repository else []
-    candidates.append(settings.cache_dir / name)
+    if is_checkpoint(as_path):
+        source: Path | None = as_path
+        cached = settings.cache_dir / folder_name(as_path)
+        candidates = []
+    else:
+        source = shipped_weights_dir(name)
+        cached = settings.cache_dir / name
+        candidates = [settings.model_repository / name] if settings.model_repository else []
     for candidate in candidates:
         if _is_bundle(candidate):
             return candidate
-    if allow_export and shipped_weights_dir(name) is not None:
-        return export_shipped(name, settings.cache_dir / name)
-    looked = ", ".join(str(c) for c in candidates)
+    if _is_bundle(cached) and (source is None or not allow_export or not _newer_than(source, cached)):
+        return cached
+    if allow_export and source is not None:
+        return export_checkpoint(name if source != as_path else as_path, cached)
+    looked = ", ".join(str(c) for c in [*candidates, cached])
     raise BundleNotFound(
         f"no bundle for model {name!r} (looked in {looked}) and no shipped weights models/weights/{name}/; "
         "export one with `vtserve export` or set VTSERVE_MODEL_REPOSITORY"
@@ -201,7 +230,8 @@ def load_registry(settings: Settings, metrics: Metrics | None) -> ModelRegistry:
     loaded: list[LoadedModel] = []
     try:
         for name in configured_names(settings):
-            model_name = Path(name).name if _is_bundle(Path(name)) else name
+            path = Path(name)
+            model_name = folder_name(path) if _is_bundle(path) or is_checkpoint(path) else name
             loaded.append(load_model(model_name, resolve_bundle(name, settings), settings, metrics))
     except BaseException:
         for model in loaded:
