@@ -73,7 +73,7 @@ def test_bad_arguments_are_refused() -> None:
         plan_uniform(10, 8, clip_index=2, num_clips=2)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(n=frame_counts, t=num_frames, clips=st.integers(1, 8), data=st.data())
 def test_uniform_properties(n: int, t: int, clips: int, data: st.DataObject) -> None:
     k = data.draw(st.integers(0, clips - 1))
@@ -88,7 +88,7 @@ def test_uniform_properties(n: int, t: int, clips: int, data: st.DataObject) -> 
         assert plan_uniform(n, t, k + 1, clips)[0] >= indices[0]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     n=frame_counts,
     t=num_frames,
