@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from service.api.deps import StateDep
 from service.api.errors import error_responses
+from service.errors import NotReady
 from service.metrics import METRICS_CONTENT_TYPE
 from service.registry import LoadedModel
 from service.schemas import HealthResponse, InputInfo, ModelInfo, ModelsResponse, ReadyResponse, SamplingInfo
@@ -15,8 +16,15 @@ models_router = APIRouter(tags=["models"])
 metrics_router = APIRouter(tags=["operations"])
 
 
-@health_router.get("/healthz", summary="Liveness: the process answers", response_model=HealthResponse)
-async def healthz() -> HealthResponse:
+@health_router.get(
+    "/healthz",
+    summary="Liveness: the process answers (503 once loading the models has failed for good)",
+    response_model=HealthResponse,
+    responses=error_responses(503),
+)
+async def healthz(state: StateDep) -> HealthResponse:
+    if state.load_failed:
+        raise NotReady("model loading failed; see the server log")
     return HealthResponse(status="ok")
 
 

@@ -237,3 +237,12 @@ def test_draining_fails_readiness_and_refuses_new_work(tiny_bundle: Path, tmp_pa
         refused = c.post("/v1/predictions", content=b"x", headers={"Content-Type": "video/mp4"})
         assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
         assert c.get("/healthz").status_code == 200  # still alive while draining
+
+
+def test_failed_model_loading_fails_liveness_without_details(tmp_path: Path) -> None:
+    settings = Settings(models=["no-such-model"], cache_dir=tmp_path, decoder_workers=1)
+    with TestClient(create_app(settings, load_in_background=False)) as c:
+        for path in ("/healthz", "/readyz"):
+            response = c.get(path)
+            assert response.status_code == 503
+            assert response.json()["error"]["message"] == "model loading failed; see the server log"
