@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     max_queue: int = Field(default=64, ge=1, description="queued + in-flight clips per model before 503")
     request_timeout_s: float = Field(default=120.0, gt=0, description="wait for inference before 504")
     retry_after_s: int = Field(default=1, ge=1, description="the Retry-After sent with 503")
+    graceful_timeout_s: float = Field(default=60.0, gt=0, description="on SIGTERM, wait this long for work")
 
     # --- uploads and decoding -----------------------------------------------------------------------
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
@@ -85,15 +86,14 @@ class Settings(BaseSettings):
     decode_timeout_s: float = Field(default=30.0, gt=0)
     decoder_memory_mb: int = Field(default=2048, ge=64)
     decoder_cpu_s: int = Field(default=120, ge=1)
-    max_pixels: int = Field(default=3840 * 2160, ge=1, description="width × height of the video stream")
+    max_pixels: int = Field(default=4096 * 2304, ge=1, description="width × height of the video stream")
     max_duration_s: float = Field(default=600.0, gt=0)
-    max_frames_decoded: int = Field(default=20_000, ge=1)
+    max_frames_decoded: int = Field(default=3000, ge=1, description="frames one request may decode")
     min_frames: int = Field(default=1, ge=1)
 
     # --- results ------------------------------------------------------------------------------------
     result_ttl_s: float = Field(default=3600.0, gt=0)
-    max_results: int = Field(default=1000, ge=1)
-    max_top_k: int = Field(default=20, ge=1)
+    max_results: int = Field(default=256, ge=1, description="each keeps its sampled frames (~1 MB at 224²)")
 
     config_file: Path | None = Field(default=None, description="read by the settings sources only")
 
