@@ -37,6 +37,7 @@ from service.errors import DecoderCrashed, DecodeTimeout, ServiceError
 logger = logging.getLogger(__name__)
 
 _START_TIMEOUT_S = 30.0
+_REFILL_CHECK_S = 1.0
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -151,16 +152,34 @@ class DecoderPool:
     # --- requests ----------------------------------------------------------------------------------
 
     def _borrow(self) -> _Worker:
-        """An idle, live worker; workers found dead while idle are replaced without failing anyone."""
-        for _ in range(self.size + 1):
-            worker = self._idle.get()
+        """An idle, live worker; workers found dead while idle are replaced without failing anyone.
+
+        Waits while all workers are busy. If the pool has fallen short (a replacement failed to start),
+        a waiting request starts the missing worker itself rather than waiting forever.
+        """
+        dead = 0
+        while dead <= self.size:
+            try:
+                worker = self._idle.get(timeout=_REFILL_CHECK_S)
+            except queue.Empty:  # all busy, or the pool is short of workers
+                worker = self._refill()
+                if worker is None:
+                    continue
             if worker is None:  # close() woke us up
                 self._idle.put(None)
                 raise DecoderCrashed("the decoder pool is closed")
             if worker.process.is_alive():
                 return worker
+            dead += 1
             self._replace(worker)
         raise DecoderCrashed("decoder workers keep dying")
+
+    def _refill(self) -> _Worker | None:
+        with self._lock:
+            short = len(self._workers) < self.size
+        if not short or self._closed:
+            return None
+        return self._spawn()
 
     def _run(self, kind: JobKind, data: bytes, request: DecodeRequest | None) -> Any:
         if self._closed:

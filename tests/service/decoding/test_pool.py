@@ -172,3 +172,13 @@ def test_close_stops_every_worker() -> None:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     with pytest.raises(DecoderCrashed):
         pool.decode_blocking(b"x", REQUEST)
+
+
+def test_a_pool_short_of_workers_refills_itself() -> None:
+    with DecoderPool(1, LIMITS, timeout_s=20.0) as pool:
+        worker = pool._idle.get()
+        assert worker is not None
+        pool._discard(worker)  # as if its replacement had failed to start
+        assert pool.alive_workers == 0
+        clip = pool.decode_blocking(synth.encode_clip(), REQUEST)
+        assert clip.frames.shape == (8, 112, 112, 3) and pool.alive_workers == 1
