@@ -87,3 +87,9 @@ def run(args: argparse.Namespace) -> int:
     if heatmap is not None:
         say(f"  heatmap  {heatmap}")
     return 0
+
+
+if __name__ == "__main__":  # `python -m service.commands.predict`: the same command, no dispatcher
+    _parser = argparse.ArgumentParser(prog="vtserve predict", description=__doc__.splitlines()[0])
+    add_arguments(_parser)
+    sys.exit(run(_parser.parse_args()))

@@ -21,7 +21,7 @@ def test_predict_prints_labels_and_writes_the_heatmap(
 ) -> None:
     out = tmp_path / "heat.png"
     result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "predict", str(tiny_bundle), str(media("nasa_13013.mp4")),
+        [sys.executable, "-m", "service.commands.predict", str(tiny_bundle), str(media("nasa_13013.mp4")),
          "--heatmap", str(out), "--json", "--top-k", "2"],
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
