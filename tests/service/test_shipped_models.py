@@ -33,17 +33,7 @@ pytestmark = pytest.mark.skipif(
 def shipped_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     cache = getattr(request.config, "cache", None)
     cache_dir = cache.mkdir("vtserve-shipped-bundles") if cache else tmp_path_factory.mktemp("bundles")
-    for name in SHIPPED_MODELS:  # a stale export from older weights is rebuilt
-        weights = shipped_weights_dir(name)
-        bundle = cache_dir / name / "model.json"
-        if (
-            weights
-            and bundle.is_file()
-            and bundle.stat().st_mtime < max(p.stat().st_mtime for p in weights.iterdir())
-        ):
-            import shutil
-
-            shutil.rmtree(cache_dir / name)
+    # exported on first start, reused afterwards (and re-exported by the registry when the weights change)
     settings = Settings(cache_dir=cache_dir, decoder_workers=2, max_wait_ms=20.0)  # default models
     with serve_in_thread(create_app(settings)) as base_url:
         yield base_url
