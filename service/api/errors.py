@@ -123,9 +123,11 @@ def install_error_handlers(app: FastAPI, retry_after_s: int = 1) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the given error statuses, with examples."""
-    examples = {
+def error_responses(
+    *statuses: int, examples: dict[int, tuple[str, str]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the given error statuses, with examples (`examples` overrides)."""
+    defaults = {
         400: ("bad_request", "the request is malformed"),
         401: ("unauthorized", "a valid API key is required (Authorization: Bearer <key>)"),
         404: ("result_not_found", "no such prediction (unknown or expired)"),
@@ -136,9 +138,10 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         503: ("overloaded", "the server is overloaded; retry later"),
         504: ("decode_timeout", "decoding timed out"),
     }
+    chosen = {**defaults, **(examples or {})}
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        code, message = examples[status]
+        code, message = chosen[status]
         entry: dict[str, Any] = {
             "model": ErrorResponse,
             "content": {

@@ -52,6 +52,9 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
+GET_EXAMPLES = {422: ("invalid_request", "frame must be in [0, 7]")}
+
+
 def links_for(result_id: str) -> Links:
     base = f"/v1/predictions/{result_id}"
     return Links(self=base, heatmap=f"{base}/heatmap.png")
@@ -148,7 +151,7 @@ def _lookup(state: StateDep, prediction_id: str) -> Prediction:
     "/{prediction_id}",
     summary="Fetch a stored prediction",
     response_model=PredictionResponse,
-    responses=error_responses(401, 404, 422),
+    responses=error_responses(401, 404, 422, examples=GET_EXAMPLES),
 )
 async def get_prediction(
     response: Response, state: StateDep, prediction_id: Annotated[str, ID_PATH]
@@ -169,7 +172,7 @@ async def get_prediction(
             "attention and labelled with its timestamp and importance; with `frame`, that frame alone "
             "at the sampled resolution",
         },
-        **error_responses(401, 404, 422),
+        **error_responses(401, 404, 422, examples=GET_EXAMPLES),
     },
 )
 async def get_heatmap(
