@@ -1,7 +1,7 @@
 """The model under test, as both servers need it: one checkpoint folder and one bundle of the same weights.
 
-`--model motion-timesformer` uses the shipped weights when `models/weights/motion-timesformer/` exists;
-any other registered name (or `small`, the stand-in until the shipped model lands) is built with random
+`--model auto` (the default) uses the shipped `motion-timesformer` when `models/weights/motion-timesformer/`
+exists, else the same architecture with random weights; any other registered name is built with random
 weights from a fixed seed and saved, so the naive baseline (`models.load_pretrained`) and vtserve (the
 exported bundle) run exactly the same weights.
 """
@@ -13,24 +13,9 @@ from pathlib import Path
 from typing import Any
 
 SHIPPED = "motion-timesformer"
-
-# A stand-in for the shipped demo model until its weights exist: same shape as the notes describe
-# (TimeSformer divided, 8 frames of 64×64, patch 16, hidden 192, 4 layers, 11 classes).
-STAND_INS: dict[str, tuple[str, dict[str, Any]]] = {
-    "small": (
-        "timesformer_tiny",
-        {
-            "num_frames": 8,
-            "image_size": 64,
-            "patch_size": 16,
-            "embed_dim": 192,
-            "depth": 4,
-            "num_heads": 4,
-            "mlp_dim": 768,
-            "num_classes": 11,
-        },
-    ),
-}
+# Until the shipped weights exist: the same registered architecture (8×32², patch 8, width 96, 3 layers)
+# with random weights from a fixed seed. Timing does not depend on the weights' values.
+FALLBACK = "motion_timesformer"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,11 +30,14 @@ class PreparedModel:
 
 
 def resolve(name: str) -> tuple[str, bool]:
-    """`auto` → the shipped model if its weights exist, else `small`; returns (name, shipped?)."""
+    """`auto` → the shipped model if its weights exist, else its architecture with random weights.
+
+    Returns (name, shipped?).
+    """
     from models import shipped_path
 
     if name == "auto":
-        name = SHIPPED if shipped_path(SHIPPED) is not None else "small"
+        name = SHIPPED if shipped_path(SHIPPED) is not None else FALLBACK
     return name, shipped_path(name) is not None
 
 
@@ -63,10 +51,7 @@ def build_model(name: str, seed: int = 0) -> tuple[Any, str]:
     if shipped:
         return models.load_pretrained(name), f"{name} (shipped weights)"
     torch.manual_seed(seed)
-    if name in STAND_INS:
-        base, overrides = STAND_INS[name]
-        return models.create_model(base, **overrides).eval(), f"{name}: {base} 8x64 stand-in (random weights)"
-    return models.create_model(name).eval(), f"{name} (random weights)"
+    return models.create_model(name).eval(), f"{name.replace('_', '-')} (random weights)"
 
 
 def prepare(name: str, work_dir: Path, *, max_batch: int = 16, attention: bool = True) -> PreparedModel:

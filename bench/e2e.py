@@ -1,7 +1,7 @@
 """End-to-end: vtserve vs the naive baseline vs the raw pipeline limit, on the same weights and clips.
 
-1. Prepare the model (shipped `motion-timesformer` when present, else the `small` stand-in): a checkpoint
-   folder for the baseline and a bundle repository for vtserve, same weights.
+1. Prepare the model (shipped `motion-timesformer` when present, else its architecture with random
+   weights): a checkpoint folder for the baseline and a bundle repository for vtserve, same weights.
 2. Start `vtserve serve` in a subprocess (env `VTSERVE_*` pointing at the repository), wait for /readyz,
    warm up on every clip, then at each concurrency drive it for `duration_s` with the async client,
    scraping /metrics before and after for the per-stage breakdown.
@@ -20,12 +20,13 @@ import contextlib
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bench.bundles import PreparedModel, prepare
 from bench.clips import GENERATED, SMOKE_GENERATED, Clip, clip_mix, describe
-from bench.environment import describe_environment, load_average
+from bench.environment import default_memory_cap_mb, describe_environment, load_average
 from bench.loadgen import drive, scrape, warm_up
 from bench.server import RunningServer, baseline_command, free_port, serve, vtserve_command
 from bench.stats import ratio, stage_breakdown
@@ -33,30 +34,51 @@ from bench.stats import ratio, stage_breakdown
 DEFAULT_CONCURRENCY = (1, 4, 16)
 GOAL_THROUGHPUT_RATIO = 3.0
 GOAL_LIMIT_FRACTION = 0.85
+LOG = partial(print, flush=True)
 
 
 async def _drive_with_rss(
-    server: RunningServer, url: str, clips: Sequence[Clip], concurrency: int, duration_s: float
-) -> tuple[dict[str, Any], float | None]:
-    """Drive `url` and sample the server's resident memory every 0.5 s; returns (summary, peak MB)."""
+    server: RunningServer,
+    url: str,
+    clips: Sequence[Clip],
+    concurrency: int,
+    duration_s: float,
+    memory_cap_mb: float | None,
+) -> tuple[dict[str, Any], float | None, str | None]:
+    """Drive `url`, sampling the server's resident memory every 0.25 s.
+
+    Past `memory_cap_mb` the server is killed (as a container's memory limit would) so that a server
+    that keeps every decoded frame cannot take the shared machine down; returns (summary, peak MB,
+    why it was killed or None).
+    """
     peak: list[float] = []
     stop = asyncio.Event()
+    abort = asyncio.Event()
+    killed: list[str] = []
+    started = time.perf_counter()
 
     async def sample() -> None:
         while not stop.is_set():
             rss = await asyncio.to_thread(server.rss_mb)
             if rss is not None:
                 peak.append(rss)
+                if memory_cap_mb is not None and rss > memory_cap_mb and not killed:
+                    server.kill()
+                    killed.append(
+                        f"killed after {time.perf_counter() - started:.1f} s: resident memory {rss:.0f} MB "
+                        f"over the {memory_cap_mb:.0f} MB cap"
+                    )
+                    abort.set()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
+                await asyncio.wait_for(stop.wait(), 0.25)
 
     sampler = asyncio.create_task(sample())
     try:
-        result = await drive(url, clips, concurrency=concurrency, duration_s=duration_s)
+        result = await drive(url, clips, concurrency=concurrency, duration_s=duration_s, abort=abort)
     finally:
         stop.set()
         await sampler
-    return result.summary(), (max(peak) if peak else None)
+    return result.summary(), (max(peak) if peak else None), (killed[0] if killed else None)
 
 
 async def _measure_server(
@@ -69,6 +91,7 @@ async def _measure_server(
     metrics: bool,
     model: str,
     log: Any,
+    memory_cap_mb: float | None,
 ) -> list[dict[str, Any]]:
     url = server.base_url + path
     statuses = await warm_up(url, clips)
@@ -79,8 +102,13 @@ async def _measure_server(
     for c in concurrency:
         before = await scrape(server.base_url) if metrics else ""
         load_before = load_average()
-        summary, peak = await _drive_with_rss(server, url, clips, c, duration_s)
+        summary, peak, killed = await _drive_with_rss(server, url, clips, c, duration_s, memory_cap_mb)
         summary["peak_rss_mb"] = peak
+        if killed:
+            summary["killed"] = killed
+            log(f"  c={c}: {killed}; no further levels for this server")
+            rows.append(summary)
+            break
         summary["load_average_1m"] = [load_before, load_average()]
         if metrics:
             summary["breakdown"] = stage_breakdown(before, await scrape(server.base_url), model=model)
@@ -99,6 +127,7 @@ def run_vtserve(
     duration_s: float,
     work_dir: Path,
     log: Any,
+    memory_cap_mb: float | None = None,
     settings_env: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     port = free_port()
@@ -107,7 +136,6 @@ def run_vtserve(
         "VTSERVE_MODELS": prepared.name,
         "VTSERVE_CACHE_DIR": str(work_dir / "cache"),
         "VTSERVE_LOG_LEVEL": "warning",
-        "VTSERVE_MAX_QUEUE": "256",
         **(settings_env or {}),
     }
     env.pop("VTSERVE_CONFIG", None)
@@ -124,6 +152,7 @@ def run_vtserve(
                 metrics=True,
                 model=prepared.name,
                 log=log,
+                memory_cap_mb=memory_cap_mb,
             )
         )
 
@@ -135,12 +164,23 @@ def run_baseline(
     duration_s: float,
     work_dir: Path,
     log: Any,
+    memory_cap_mb: float | None = None,
 ) -> list[dict[str, Any]]:
     port = free_port()
     command = baseline_command(prepared.weights_dir, port)
     with serve(command, port=port, ready_path="/healthz", log_path=work_dir / "baseline.log") as s:
         return asyncio.run(
-            _measure_server(s, "/predict", clips, concurrency, duration_s, metrics=False, model="", log=log)
+            _measure_server(
+                s,
+                "/predict",
+                clips,
+                concurrency,
+                duration_s,
+                metrics=False,
+                model="",
+                log=log,
+                memory_cap_mb=memory_cap_mb,
+            )
         )
 
 
@@ -154,13 +194,17 @@ def compare(
         base = by_c.get(row["concurrency"])
         if base is None:
             continue
-        ratios.append(
-            {
-                "concurrency": row["concurrency"],
-                "throughput_ratio": ratio(row["clips_per_s"], base["clips_per_s"]),
-                "p99_ratio": ratio(row["latency"]["p99_ms"], base["latency"]["p99_ms"]),
-            }
-        )
+        entry = {
+            "concurrency": row["concurrency"],
+            "throughput_ratio": ratio(row["clips_per_s"], base["clips_per_s"]),
+            "p99_ratio": ratio(row["latency"]["p99_ms"], base["latency"]["p99_ms"]),
+        }
+        notes = [
+            f"{who} {r['killed']}" for who, r in (("vtserve", row), ("baseline", base)) if r.get("killed")
+        ]
+        if notes:
+            entry["note"] = "; ".join(notes) + " (ratios from the answers received before)"
+        ratios.append(entry)
     top = max(vtserve, key=lambda r: r["concurrency"]) if vtserve else None
     fraction = ratio(top["clips_per_s"], limit["clips_per_s"]) if top and limit else None
     top_ratio = next((r for r in ratios if top and r["concurrency"] == top["concurrency"]), None)
@@ -193,13 +237,22 @@ def run(
     smoke: bool = False,
     skip_baseline: bool = False,
     skip_limit: bool = False,
-    log: Any = print,
+    memory_cap_mb: float | None = None,
+    log: Any = LOG,
 ) -> dict[str, Any]:
-    """The whole end-to-end benchmark; returns the results document (also written by the caller)."""
+    """The whole end-to-end benchmark; returns the results document (also written by the caller).
+
+    `memory_cap_mb`: a server whose resident memory passes it is killed (default: 60% of the memory
+    available when the run starts; 0 = no cap).
+    """
     work_dir = out_dir / "work"
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     env_before = describe_environment()
+    if memory_cap_mb is None:
+        memory_cap_mb = default_memory_cap_mb()
+    cap = memory_cap_mb or None
+    log(f"server memory cap: {f'{cap:.0f} MB' if cap else 'none'}")
     log(f"preparing model {model!r} ...")
     prepared = prepare(model, work_dir)
     log(f"  {prepared.label}: bundle {prepared.repository / prepared.name}")
@@ -207,11 +260,11 @@ def run(
     log(f"clip mix: {len(clips)} clips ({sum(c.size_bytes for c in clips) / 1e6:.1f} MB)")
 
     log("vtserve ...")
-    vt_rows = run_vtserve(prepared, clips, concurrency, duration_s, work_dir, log)
+    vt_rows = run_vtserve(prepared, clips, concurrency, duration_s, work_dir, log, memory_cap_mb=cap)
     base_rows: list[dict[str, Any]] = []
     if not skip_baseline:
         log("naive baseline ...")
-        base_rows = run_baseline(prepared, clips, concurrency, duration_s, work_dir, log)
+        base_rows = run_baseline(prepared, clips, concurrency, duration_s, work_dir, log, memory_cap_mb=cap)
     limit: dict[str, Any] | None = None
     if not skip_limit:
         top = max(concurrency)
@@ -243,6 +296,7 @@ def run(
         "clips": describe(clips),
         "duration_s": duration_s,
         "concurrency": list(concurrency),
+        "memory_cap_mb": cap,
         "vtserve": vt_rows,
         "baseline": base_rows,
         "pipeline_limit": limit,
@@ -251,12 +305,21 @@ def run(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="auto", help="motion-timesformer, small, or a registered name")
+    parser.add_argument(
+        "--model",
+        default="auto",
+        help="auto (shipped motion-timesformer, else its architecture, random weights) or a registered name",
+    )
     parser.add_argument("--concurrency", default="1,4,16", help="comma-separated client counts")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per concurrency level")
     parser.add_argument("--smoke", action="store_true", help="one small generated clip instead of the set")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-limit", action="store_true")
+    parser.add_argument(
+        "--memory-cap-mb",
+        type=float,
+        help="kill a server whose resident memory passes this (default 60%% of available; 0 = none)",
+    )
 
 
 def parse_concurrency(text: str) -> tuple[int, ...]:
@@ -281,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         smoke=args.smoke,
         skip_baseline=args.skip_baseline,
         skip_limit=args.skip_limit,
+        memory_cap_mb=args.memory_cap_mb,
     )
     for path in write_e2e(results, args.out):
         print(f"wrote {path}")

@@ -55,7 +55,24 @@ def describe_environment() -> dict[str, Any]:
         "host_cpus": os.cpu_count(),
         "cpu_model": cpu_model(),
         "load_average": [round(x, 2) if x is not None else None for x in loads],
+        "mem_available_mb": None if (m := mem_available_mb()) is None else round(m),
         "python": platform.python_version(),
         "packages": {name: v for name in PACKAGES if (v := _version(name)) is not None},
         "git_commit": git_commit(),
     }
+
+
+def mem_available_mb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def default_memory_cap_mb(fraction: float = 0.6) -> float:
+    """A share of the memory available now (0 = no cap when it cannot be read)."""
+    available = mem_available_mb()
+    return round(fraction * available) if available else 0.0

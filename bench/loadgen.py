@@ -76,9 +76,10 @@ async def _client(
     start: float,
     budget: list[int],
     out: list[Outcome],
+    abort: asyncio.Event,
 ) -> None:
     i = offset
-    while time.perf_counter() < deadline and budget[0] > 0:
+    while time.perf_counter() < deadline and budget[0] > 0 and not abort.is_set():
         budget[0] -= 1
         clip = clips[i % len(clips)]
         i += 1
@@ -102,11 +103,13 @@ async def drive(
     max_requests: int = 100_000,
     request_timeout_s: float = 120.0,
     grace_s: float = 60.0,
+    abort: asyncio.Event | None = None,
 ) -> LoadResult:
     """Post clips to `url` from `concurrency` clients for `duration_s` seconds.
 
     Throughput counts the answers received until the last client stops (each finishes the request it
     had in flight when the time was up), so a slow server is not flattered by cutting its requests off.
+    Setting `abort` makes every client stop after its current request (the server was killed).
     """
     check_loopback(url)
     if concurrency < 1 or duration_s <= 0:
@@ -115,13 +118,22 @@ async def drive(
     timeout = httpx.Timeout(request_timeout_s, connect=10.0)
     outcomes: list[Outcome] = []
     budget = [max_requests]
+    stop = abort if abort is not None else asyncio.Event()
     async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
         start = time.perf_counter()
         deadline = start + duration_s
         tasks = [
             asyncio.create_task(
                 _client(
-                    client, url, clips, (k * len(clips)) // concurrency, deadline, start, budget, outcomes
+                    client,
+                    url,
+                    clips,
+                    (k * len(clips)) // concurrency,
+                    deadline,
+                    start,
+                    budget,
+                    outcomes,
+                    stop,
                 )
             )
             for k in range(concurrency)

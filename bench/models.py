@@ -6,8 +6,8 @@ onnxruntime, exported from that same module). Runs of the two alternate, so load
 hits both alike; the median is reported. FLOPs are counted once per model on a one-clip forward pass
 with `torch.utils.flop_counter.FlopCounterMode` (matmuls and convolutions; a multiply-add counts 2).
 
-    python -m bench.models                                    # shipped small model (or stand-in), Base
-    python -m bench.models --models small --batches 1,2,4,8 --repeats 10
+    python -m bench.models                                    # motion-timesformer, TimeSformer-Base
+    python -m bench.models --models motion_timesformer --batches 1,2,4,8 --repeats 10
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def parse_plan(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--models",
-        help="comma-separated: auto (shipped motion-timesformer, else the small stand-in), small, "
+        help="comma-separated: auto (shipped motion-timesformer, else its architecture with random weights), "
         "timesformer_base_8x224, any registered name (default: auto,timesformer_base_8x224)",
     )
     parser.add_argument("--batches", help="comma-separated batch sizes (default 1,2,4,8; Base 1,2)")

@@ -30,7 +30,8 @@ def write_json(data: Any, path: Path) -> Path:
 
 def _errors(row: dict[str, Any]) -> str:
     errors = row.get("errors") or {}
-    return ", ".join(f"{k}×{v}" for k, v in errors.items()) or "0"
+    text = ", ".join(f"{k}×{v}" for k, v in errors.items()) or "0"
+    return text + (f"; {row['killed']}" if row.get("killed") else "")
 
 
 def e2e_markdown(results: dict[str, Any]) -> str:
@@ -97,7 +98,7 @@ def e2e_markdown(results: dict[str, Any]) -> str:
                 "p50 ms",
                 "p95 ms",
                 "p99 ms",
-                "errors",
+                "errors (status×count)",
                 "mean batch",
                 "stage means ms (upload/decode/queue/infer/post)",
                 "peak RSS MB",
@@ -110,8 +111,11 @@ def e2e_markdown(results: dict[str, Any]) -> str:
         parts += ["", "vtserve / baseline:", ""]
         parts.append(
             markdown_table(
-                ["clients", "throughput ×", "p99 ratio (lower is better)"],
-                [[r["concurrency"], r["throughput_ratio"], r["p99_ratio"]] for r in comparison["ratios"]],
+                ["clients", "throughput ×", "p99 ratio (lower is better)", "note"],
+                [
+                    [r["concurrency"], r["throughput_ratio"], r["p99_ratio"], r.get("note", "")]
+                    for r in comparison["ratios"]
+                ],
             )
         )
     goals = comparison.get("goals") or {}

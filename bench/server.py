@@ -7,6 +7,7 @@ and so that each is measured the way a user would start it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -35,6 +36,11 @@ class RunningServer:
     base_url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+
+    def kill(self) -> None:
+        """SIGKILL the server's whole process group (it was started in its own session)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
     def rss_mb(self) -> float | None:
         """Resident memory of the server process tree (Linux /proc), in MB."""
