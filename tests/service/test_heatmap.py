@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.heatmap import colormap, overlay, render_frame, render_grid
+from service.heatmap import colormap, overlay, render_frame, render_grid, tile_scale
 
 
 def frames(n: int = 6, h: int = 32, w: int = 48) -> np.ndarray:
@@ -30,8 +30,12 @@ def test_grid_has_the_documented_size() -> None:
     png = render_grid(frames(6), spatial(6), [0.1 * i for i in range(6)], [1 / 6] * 6)
     image = decode(png)
     assert image.format == "PNG" and image.mode == "RGB"
-    assert image.size == (4 * 48, 2 * 32)  # 4 per row, 2 rows
-    assert decode(render_grid(frames(3), None, [0, 1, 2], None)).size == (3 * 48, 32)
+    assert tile_scale(32, 48) == 4  # 32 px short side → tiles enlarged 4× to reach 128 px
+    assert image.size == (4 * 48 * 4, 2 * 32 * 4)  # 4 per row, 2 rows
+    assert decode(render_grid(frames(3), None, [0, 1, 2], None)).size == (3 * 48 * 4, 32 * 4)
+    big = frames(2, 224, 224)
+    assert tile_scale(224, 224) == 1
+    assert decode(render_grid(big, None, [0, 1], None)).size == (2 * 224, 224)
 
 
 def test_single_frame_at_sampled_resolution() -> None:
