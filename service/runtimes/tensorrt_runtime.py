@@ -50,10 +50,9 @@ def _ensure_engine(bundle_dir: Path, manifest: Manifest, max_batch: int) -> Path
     if plan.is_file() and manifest.tensorrt is not None and tensorrt_build.engine_matches(manifest.tensorrt):
         return plan
     log.warning("TensorRT engine %s is missing or was built elsewhere; rebuilding it", plan)
-    rebuilt: Any = tensorrt_build.build_engine(
-        bundle_dir / "model.onnx", plan, max_batch=max_batch, precision=manifest.precision
-    )
-    return Path(rebuilt) if isinstance(rebuilt, str | Path) else plan
+    precision = manifest.tensorrt.precision if manifest.tensorrt else "fp16"
+    tensorrt_build.build_engine(bundle_dir / "model.onnx", plan, max_batch=max_batch, precision=precision)
+    return plan
 
 
 class TensorRTRuntime:

@@ -3,7 +3,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.postprocess import frame_importance, normalise_rows, softmax, token_frames, token_timestamps, top_k
+from service.postprocess import (
+    frame_importance,
+    normalise_rows,
+    softmax,
+    token_frames,
+    token_timestamps,
+    top_k,
+)
 
 
 def test_softmax_is_stable_and_sums_to_one() -> None:
