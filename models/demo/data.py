@@ -37,24 +37,51 @@ def to_tensor(clips: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]
 
 
 def paired_batch(
-    seed: int, step: int, batch_size: int, *, num_frames: int, size: int, max_difficulty: float
-) -> tuple[np.ndarray, np.ndarray]:
+    seed: int,
+    step: int,
+    batch_size: int,
+    *,
+    num_frames: int,
+    size: int,
+    max_difficulty: float,
+    patch: int = 8,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`batch_size // 2` fresh clips plus their exact reversals, labelled with the partner class.
 
     Seeing a clip and its reversal with different labels in the same step forces the model to use the
-    frame order. Returns (uint8 [B, T, size, size, 3], int64 [B]).
+    frame order. Returns (uint8 clips [B, T, size, size, 3], int64 labels [B], float32 object coverage
+    per patch [B, T, size // patch, size // patch] — the target of the auxiliary loss).
     """
     g = np.random.default_rng([seed, step, 1])  # tag 1: training batches
     half = batch_size // 2
     labels = g.integers(0, NUM_CLASSES, size=half)
     clips = np.empty((2 * half, num_frames, size, size, 3), dtype=np.uint8)
+    side = size // patch
+    cover = np.empty((2 * half, num_frames, side, side), dtype=np.float32)
     for i, lab in enumerate(labels):
         diff = float(g.uniform(0.0, max_difficulty))
         clip = render_clip(int(lab), g, num_frames=num_frames, height=size, width=size, difficulty=diff)
         clips[i] = clip.frames
         clips[half + i] = clip.frames[::-1]
+        c = clip.masks.reshape(num_frames, side, patch, side, patch).mean((2, 4))
+        cover[i] = c
+        cover[half + i] = c[::-1]
     partner = np.asarray(PARTNER)[labels]
-    return clips, np.concatenate([labels, partner]).astype(np.int64)
+    return clips, np.concatenate([labels, partner]).astype(np.int64), cover
+
+
+def aux_targets(cover: torch.Tensor, tubelet: int) -> torch.Tensor:
+    """Per-token targets [B, T', n, 2]: object coverage of the patch and its change over time.
+
+    `cover` [B, T, h, w] is averaged over each tubelet; the change is a central difference over T'
+    (one-sided at the ends). Telling the tokens where the object is and whether it is arriving or
+    leaving is dense, easy supervision that the clip label alone gives only very slowly.
+    """
+    b, t, h, w = cover.shape
+    c = cover.reshape(b, t // tubelet, tubelet, h * w).mean(2)  # [B, T', n]
+    padded = torch.cat([c[:, :1], c, c[:, -1:]], dim=1)
+    change = (padded[:, 2:] - padded[:, :-2]) * 2.0
+    return torch.stack([c, change], dim=-1)
 
 
 def degrade(x: torch.Tensor, generator: torch.Generator, *, p_blur: float = 0.5) -> torch.Tensor:
@@ -76,5 +103,7 @@ def degrade(x: torch.Tensor, generator: torch.Generator, *, p_blur: float = 0.5)
     ident[1, 1] = 1.0
     k2 = torch.where(use[:, None, None], k2, ident)
     weight = k2.repeat_interleave(t * c, 0)[:, None]  # [B*T*C, 1, 3, 3]
-    y = F.conv2d(F.pad(x.reshape(1, b * t * c, h, w), (1, 1, 1, 1), mode="replicate"), weight, groups=b * t * c)
+    y = F.conv2d(
+        F.pad(x.reshape(1, b * t * c, h, w), (1, 1, 1, 1), mode="replicate"), weight, groups=b * t * c
+    )
     return y.reshape(b, t, c, h, w)

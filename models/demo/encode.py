@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import av
 import numpy as np
@@ -34,16 +34,22 @@ def write_mp4(
     _t, h, w, _ = frames.shape
     if h % 2 or w % 2:
         raise ValueError(f"H.264 with yuv420p needs even sizes, got {w}x{h}")
-    buffer: BinaryIO | None = io.BytesIO() if target is None else None
-    out: str | BinaryIO = str(target) if isinstance(target, str | Path) else (target or buffer)  # type: ignore[assignment]
+    buffer = io.BytesIO() if target is None else None
+    out: str | BinaryIO
+    if isinstance(target, str | Path):
+        out = str(target)
+    else:
+        out = target if target is not None else cast(BinaryIO, buffer)
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(out, mode="w", format="mp4") as container:
-        stream = container.add_stream(codec, rate=rate)
+        stream: av.VideoStream = container.add_stream(codec, rate=rate)
         stream.width, stream.height = w, h
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "preset": "veryfast"}
         for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+            for packet in stream.encode(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            ):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
@@ -52,10 +58,12 @@ def write_mp4(
 
 def read_video(source: str | Path | bytes | BinaryIO) -> tuple[np.ndarray, float]:
     """Decode every frame of a video: (uint8 RGB [T, H, W, 3], average fps)."""
-    src: str | BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else (
-        str(source) if isinstance(source, str | Path) else source
+    src: str | BinaryIO = (
+        io.BytesIO(source)
+        if isinstance(source, bytes)
+        else (str(source) if isinstance(source, str | Path) else source)
     )
-    with av.open(src) as container:
+    with av.open(src, mode="r") as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate) if stream.average_rate else 0.0
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]

@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from models.base import VideoModel
 from models.demo.data import to_tensor
 from models.demo.encode import read_video, write_mp4
 from models.demo.motion import LABELS, NUM_CLASSES, PARTNER, render_clip, render_test_clips, test_seed_rng
@@ -40,7 +41,9 @@ def _silent(_: str) -> None:
 
 def uniform_indices(num_source: int, num_frames: int) -> np.ndarray:
     """Centres of `num_frames` equal segments spanning `num_source` frames (the card's `uniform`)."""
-    return np.minimum(((np.arange(num_frames) + 0.5) * num_source / num_frames).astype(np.int64), num_source - 1)
+    return np.minimum(
+        ((np.arange(num_frames) + 0.5) * num_source / num_frames).astype(np.int64), num_source - 1
+    )
 
 
 def resize_short_side_center_crop(frames: np.ndarray, size: int) -> np.ndarray:
@@ -70,9 +73,13 @@ def _logits(model: nn.Module, clips: np.ndarray, card: Any, batch: int = 64) -> 
     return np.concatenate(out)
 
 
-def classification_measures(model: nn.Module, card: Any, *, n: int = 2200, seed: int = TEST_SEED) -> dict[str, Any]:
+def classification_measures(
+    model: nn.Module, card: Any, *, n: int = 2200, seed: int = TEST_SEED
+) -> dict[str, Any]:
     """Test accuracy, per-class accuracy, reversal and within-pair accuracy on the fixed test set."""
-    rendered = render_test_clips(n, seed, num_frames=card.num_frames, height=card.image_size, width=card.image_size)
+    rendered = render_test_clips(
+        n, seed, num_frames=card.num_frames, height=card.image_size, width=card.image_size
+    )
     clips = np.stack([c.frames for c in rendered])
     labels = np.array([c.label for c in rendered])
     pred = _logits(model, clips, card).argmax(1)
@@ -84,41 +91,83 @@ def classification_measures(model: nn.Module, card: Any, *, n: int = 2200, seed:
         "test_clips": n,
         "test_seed": seed,
         "accuracy": round(float((pred == labels).mean()), 4),
-        "per_class": {LABELS[k]: round(float((pred[labels == k] == k).mean()), 3) for k in range(NUM_CLASSES)},
+        "per_class": {
+            LABELS[k]: round(float((pred[labels == k] == k).mean()), 3) for k in range(NUM_CLASSES)
+        },
         "reversal_to_partner": round(float((rev_pred == partner).mean()), 4),
         "pair_accuracy": round(float(in_pair.mean()), 4),
         "within_pair_accuracy": round(float((pred[paired][in_pair] == labels[paired][in_pair]).mean()), 4),
     }
 
 
+def encoded_inputs(
+    *,
+    per_format: int,
+    num_frames: int,
+    image_size: int,
+    seed: int = ENCODED_SEED,
+    formats: tuple[tuple[int, int, float], ...] = ENCODED_FORMATS,
+    cache_dir: Path | None = None,
+    log: Logger = _silent,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Clips rendered at each format, 2–6 s long, encoded to H.264/MP4, decoded with PyAV, sampled
+    uniformly and resized/cropped to the model's input: {"WxH@fps": (uint8 [N, T, S, S, 3], labels)}.
+
+    The result depends only on the arguments, so it is cached (`cache_dir`) and shared by models.
+    """
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for w, h, fps in formats:
+        key = f"{w}x{h}@{fps:g}"
+        cached = None
+        if cache_dir is not None:
+            cached = Path(cache_dir) / f"encoded_{key}_{per_format}_{seed}_{num_frames}x{image_size}.npz"
+            if cached.is_file():
+                data = np.load(cached)
+                out[key] = (data["clips"], data["labels"])
+                continue
+        clips = np.empty((per_format, num_frames, image_size, image_size, 3), dtype=np.uint8)
+        labels = np.arange(per_format) % NUM_CLASSES
+        for i in range(per_format):
+            g = test_seed_rng(seed + w, i)
+            seconds = float(g.uniform(2.0, 6.0))
+            n_frames = max(num_frames, round(seconds * fps))
+            frames = render_clip(int(labels[i]), g, num_frames=n_frames, height=h, width=w, fps=fps).frames
+            decoded, _ = read_video(write_mp4(frames, None, fps) or b"")
+            clips[i] = video_to_input(decoded, num_frames, image_size)
+        log(f"encoded {key}: {per_format} clips rendered, encoded and decoded")
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(cached, clips=clips, labels=labels)
+        out[key] = (clips, labels)
+    return out
+
+
 def encoded_measures(
     model: nn.Module,
     card: Any,
     *,
-    per_format: int = 66,
+    per_format: int = 44,
     seed: int = ENCODED_SEED,
     formats: tuple[tuple[int, int, float], ...] = ENCODED_FORMATS,
+    cache_dir: Path | None = None,
     log: Logger = _silent,
 ) -> dict[str, Any]:
     """Accuracy on clips rendered at other sizes/fps, encoded as H.264/MP4, decoded and sampled uniformly."""
+    sets = encoded_inputs(
+        per_format=per_format,
+        num_frames=card.num_frames,
+        image_size=card.image_size,
+        seed=seed,
+        formats=formats,
+        cache_dir=cache_dir,
+        log=log,
+    )
     results: dict[str, Any] = {}
-    for w, h, fps in formats:
-        correct = 0
-        for i in range(per_format):
-            g = test_seed_rng(seed + w, i)
-            seconds = float(g.uniform(2.0, 6.0))
-            n_frames = max(8, round(seconds * fps))
-            label = i % NUM_CLASSES
-            frames = render_clip(label, g, num_frames=n_frames, height=h, width=w, fps=fps).frames
-            decoded, _ = read_video(write_mp4(frames, None, fps) or b"")
-            clip = video_to_input(decoded, card.num_frames, card.image_size)
-            correct += int(_logits(model, clip[None], card).argmax(1)[0] == label)
-        key = f"{w}x{h}@{fps:g}"
-        results[key] = round(correct / per_format, 4)
-        log(f"encoded {key}: {correct}/{per_format}")
+    for key, (clips, labels) in sets.items():
+        results[key] = round(float((_logits(model, clips, card).argmax(1) == labels).mean()), 4)
     results["clips_per_format"] = per_format
     results["seconds"] = "2-6"
-    results["accuracy"] = round(float(np.mean([results[f"{w}x{h}@{f:g}"] for w, h, f in formats])), 4)
+    results["accuracy"] = round(float(np.mean([results[k] for k in sets])), 4)
     return results
 
 
@@ -130,7 +179,9 @@ def attention_measures(model: nn.Module, card: Any, *, n: int = 440, seed: int =
     frame, averaged over frames and clips. Reported for moving objects and for every non-static class.
     """
     model.eval()
-    rendered = render_test_clips(n, seed, num_frames=card.num_frames, height=card.image_size, width=card.image_size)
+    rendered = render_test_clips(
+        n, seed, num_frames=card.num_frames, height=card.image_size, width=card.image_size
+    )
     p, tub = card.patch_size, card.tubelet_size
     out: dict[str, Any] = {}
     groups = {"moving": (1, 2, 3, 4), "all_non_static": tuple(range(1, NUM_CLASSES))}
@@ -180,14 +231,21 @@ def latency_measures(model: nn.Module, card: Any, *, repeats: int = 30) -> dict[
 
 
 def evaluate_model(
-    model: nn.Module, *, quick: bool = False, attention: bool = True, log: Logger = _silent
+    model: VideoModel,
+    *,
+    quick: bool = False,
+    attention: bool = True,
+    cache_dir: Path | None = None,
+    log: Logger = _silent,
 ) -> dict[str, Any]:
     """Every measure of issue 9 for `model` (quick: smaller sets, for tests)."""
-    card = model.card  # type: ignore[attr-defined]
+    card = model.card
     results: dict[str, Any] = {}
     results["test"] = classification_measures(model, card, n=220 if quick else 2200)
     log(f"test: {json.dumps(results['test'])}")
-    results["encoded"] = encoded_measures(model, card, per_format=11 if quick else 66, log=log)
+    results["encoded"] = encoded_measures(
+        model, card, per_format=11 if quick else 44, cache_dir=cache_dir, log=log
+    )
     log(f"encoded: {json.dumps(results['encoded'])}")
     if attention:
         results["attention"] = attention_measures(model, card, n=110 if quick else 440)
@@ -197,13 +255,13 @@ def evaluate_model(
     return results
 
 
-def with_extra(model: nn.Module, **extra: Any) -> None:
+def with_extra(model: VideoModel, **extra: Any) -> None:
     """Merge `extra` into the model's card (the card is frozen: replace it)."""
-    card = model.card  # type: ignore[attr-defined]
-    model.card = dataclasses.replace(card, extra={**card.extra, **extra})  # type: ignore[attr-defined]
+    card = model.card
+    model.card = dataclasses.replace(card, extra={**card.extra, **extra})
 
 
-def save_trained(model: nn.Module, out: Path, facts: dict[str, Any]) -> None:
+def save_trained(model: VideoModel, out: Path, facts: dict[str, Any]) -> None:
     """Save a trained model with its training facts in `card.extra["training"]`."""
     import models
 
@@ -212,18 +270,24 @@ def save_trained(model: nn.Module, out: Path, facts: dict[str, Any]) -> None:
     _write_card_json(model, out)
 
 
-def _write_card_json(model: nn.Module, out: Path) -> None:
-    card = model.card  # type: ignore[attr-defined]
+def _write_card_json(model: VideoModel, out: Path) -> None:
+    card = model.card
     (Path(out) / "card.json").write_text(card.to_json() + "\n")
 
 
-def evaluate_saved(path: Path, *, quick: bool = False, log: Logger = _silent) -> dict[str, Any]:
+def evaluate_saved(
+    path: Path,
+    *,
+    quick: bool = False,
+    cache_dir: Path | None = Path("runs/eval-cache"),
+    log: Logger = _silent,
+) -> dict[str, Any]:
     """Load a saved model, measure it, write the results into its card and save it back."""
     import models
 
     model = models.load_pretrained(str(path))
     is_temporal = model.card.attention != "space_only"
-    results = evaluate_model(model, quick=quick, attention=is_temporal, log=log)
+    results = evaluate_model(model, quick=quick, attention=is_temporal, cache_dir=cache_dir, log=log)
     with_extra(model, results=results)
     models.save_pretrained(model, path)
     _write_card_json(model, path)

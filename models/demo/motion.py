@@ -16,7 +16,8 @@ Conventions
   is what uniform sampling (segment centres) picks, so a 150-frame clip sampled down to 8 frames shows
   the same motion as an 8-frame clip.
 - `difficulty` in [0, 1] sets how hard a clip is (object size, speed, contrast, background clutter,
-  noise). The dataset draws it uniformly; training uses it for a curriculum.
+  noise; below 0.5, a share `1 - 2d` of clips shows a light object on a dark flat ground). The
+  dataset draws it uniformly; training uses it for a curriculum.
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def _background(rng: Rng, h: int, w: int, difficulty: float) -> np.ndarray:
             lx = (np.cos(ang) * (xx - cx) + np.sin(ang) * (yy - cy)) / size
             ly = (-np.sin(ang) * (xx - cx) + np.cos(ang) * (yy - cy)) / size
             cover = np.clip(0.5 - _shape_sdf(str(rng.choice(SHAPES)), lx, ly) * size, 0, 1)[..., None]
-            bg = bg * (1 - cover) + rng.random(3).astype(np.float32) * cover
+            bg = (bg * (1 - cover) + rng.random(3) * cover).astype(np.float32)
     return bg
 
 
@@ -261,7 +262,14 @@ def render_clip(
 
     # background, colour, noise
     bg = _background(g, h, w, d)
-    colour = _object_colour(g, bg[int(oy) : int(oy + side), int(ox) : int(ox + side)].mean((0, 1)), 0.55 - 0.25 * d)
+    colour = _object_colour(
+        g, bg[int(oy) : int(oy + side), int(ox) : int(ox + side)].mean((0, 1)), 0.55 - 0.25 * d
+    )
+    if g.random() < 1.0 - 2.0 * d:  # easy clips (d < 0.5): often a light object on a dark flat ground
+        bg = np.full((h, w, 3), g.uniform(0.0, 0.2), dtype=np.float32) + g.uniform(0, 0.08, 3).astype(
+            np.float32
+        )
+        colour = g.uniform(0.75, 1.0) - g.uniform(0, 0.2, 3)
     shade = g.uniform(0.0, 0.25 * d)  # a mild two-tone shading across the object
     noise_sigma = g.uniform(0.0, 0.01 + 0.05 * d)
     gain = 1.0 + g.normal(0.0, 0.02 * d, size=t_count)
@@ -330,7 +338,9 @@ def make_batch(
     clips = np.empty((n, num_frames, size, size, 3), dtype=np.uint8)
     for i, lab in enumerate(labels):
         diff = float(g.uniform(0.0, max_difficulty))
-        clips[i] = render_clip(int(lab), g, num_frames=num_frames, height=size, width=size, difficulty=diff).frames
+        clips[i] = render_clip(
+            int(lab), g, num_frames=num_frames, height=size, width=size, difficulty=diff
+        ).frames
     return clips, labels.astype(np.int64)
 
 
@@ -340,12 +350,23 @@ def test_seed_rng(seed: int, i: int) -> Rng:
 
 
 def render_test_clips(
-    n: int, seed: int = 1234, *, num_frames: int = 8, height: int = 32, width: int = 32, fps: float | None = None
+    n: int,
+    seed: int = 1234,
+    *,
+    num_frames: int = 8,
+    height: int = 32,
+    width: int = 32,
+    fps: float | None = None,
 ) -> list[RenderedClip]:
     """The clips of `make_test_set` with their ground truth (masks, centres), at any resolution."""
     return [
         render_clip(
-            i % NUM_CLASSES, test_seed_rng(seed, i), num_frames=num_frames, height=height, width=width, fps=fps
+            i % NUM_CLASSES,
+            test_seed_rng(seed, i),
+            num_frames=num_frames,
+            height=height,
+            width=width,
+            fps=fps,
         )
         for i in range(n)
     ]

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from models.demo.data import Curriculum, degrade, paired_batch, to_tensor
+from models.demo.data import Curriculum, aux_targets, degrade, paired_batch, to_tensor
 from models.demo.motion import PARTNER, make_test_set
 
 
@@ -39,7 +39,7 @@ class TrainConfig:
     seed: int = 0
     steps: int | None = None
     minutes: float = 50.0
-    batch_size: int = 48
+    batch_size: int = 32
     lr: float = 1e-3
     min_lr_ratio: float = 0.02
     weight_decay: float = 0.05
@@ -47,10 +47,14 @@ class TrainConfig:
     label_smoothing: float = 0.1
     grad_clip: float = 1.0
     eval_every: int = 250
-    val_size: int = 330
+    val_size: int = 220
     val_seed: int = 777
     curriculum: Curriculum = field(default_factory=Curriculum)
     blur: float = 0.5
+    embed_init_scale: float = 0.5
+    aux_weight: float = 1.0
+    max_minutes: float | None = None
+    stop_at: int | None = None  # stop (as if interrupted) after this step; the schedule keeps `steps`
     threads: int = 1
     runs_dir: Path = Path("runs")
 
@@ -61,17 +65,31 @@ class InputSpec:
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    patch_size: int = 8
+    tubelet_size: int = 1
 
 
 Logger = Callable[[str], None]
 
 
-def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+def lr_at(step: int, progress: float, cfg: TrainConfig) -> float:
+    """Linear warm-up over `cfg.warmup` steps, then a cosine over the run's progress (0..1) to a floor."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, total - cfg.warmup))
     floor = cfg.lr * cfg.min_lr_ratio
-    return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return floor + (cfg.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def run_progress(step: int, total: int, elapsed: float, max_minutes: float | None) -> float:
+    """How far the run is (0..1): by steps, or by wall time when `max_minutes` binds first.
+
+    With a time budget the schedule (cosine, curriculum) still completes on time; the run is then
+    reproducible only up to where the time budget took over (logged).
+    """
+    by_steps = step / max(1, total)
+    if max_minutes is None:
+        return by_steps
+    return max(by_steps, elapsed / (max_minutes * 60.0))
 
 
 @torch.no_grad()
@@ -96,11 +114,114 @@ def accuracy_and_reversal(
     return {"acc": float((pred == labels).mean()), "reversal": float((rev == partner).mean())}
 
 
+def _dct_basis(n: int) -> torch.Tensor:
+    """[n, n-1]: cos(pi k (i + 1/2) / n) for k = 1..n-1 (k = 1 is a ramp over the n positions)."""
+    i = torch.arange(n, dtype=torch.float32)
+    k = torch.arange(1, n, dtype=torch.float32)
+    return torch.cos(math.pi * k[None, :] * (i[:, None] + 0.5) / n)
+
+
+def _embed_along(
+    basis: torch.Tensor, dim: int, scale: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    """`scale * basis @ U.T` with U random orthonormal [dim, K], plus trunc-normal(0.02)-sized noise."""
+    directions, _ = torch.linalg.qr(torch.randn(dim, basis.shape[1], generator=generator))
+    return scale * basis @ directions.T + 0.02 * torch.randn(basis.shape[0], dim, generator=generator)
+
+
+def init_like_big_vision(model: nn.Module) -> None:
+    """Re-initialise the weights as the JAX ViT / scenic code does: xavier-uniform Linear layers, a
+    lecun-normal patch/tubelet projection, a zero head.
+
+    The PyTorch ports' trunc_normal(0.02) gives every Linear a gain of ~0.2 at width 96, so at init the
+    cls token is a constant plus a few percent of input-dependent signal and a small model on `motion`
+    sits at chance for thousands of steps (our first runs). xavier-uniform keeps the gain near 1.
+    """
+    head = getattr(model, "head", None)
+    with torch.no_grad():
+        for module in model.modules():
+            if module is head and isinstance(module, nn.Linear):
+                nn.init.zeros_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Conv2d | nn.Conv3d):
+                fan_in = module.weight[0].numel()
+                nn.init.trunc_normal_(module.weight, std=1.0 / math.sqrt(fan_in))
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+
+def init_embeddings(model: nn.Module, scale: float, *, generator: torch.Generator | None = None) -> None:
+    """Re-draw the time and position embeddings as DCT bases along random directions.
+
+    With the usual trunc_normal(0.02) embeddings a fresh model is nearly blind to frame order and to
+    patch position: temporal attention is uniform, pooling averages everything, and on `motion` the
+    loss sits at ln 11, then at "axis known, direction unknown" (training-notes.md; our first runs here
+    learned growing/fading — global statistics — but confused every moving and rotating class).
+    Frame t gets `scale * sum_k cos(pi k (t + 1/2) / T) u_k` (k = 1 is a ramp over the clip) and patch
+    (y, x) the same over rows plus over columns, so `content x time` and `content x position` products,
+    which tell moving left from right and a clip from its reversal, are available from the first
+    step. `scale` 0.5 is comparable to the patch embeddings at init. cls slots are left as they are.
+    """
+    if scale <= 0:
+        return
+    with torch.no_grad():
+        for name in ("time_embed", "temporal_pos_embed"):
+            param = getattr(model, name, None)
+            if isinstance(param, nn.Parameter):
+                offset = 1 if name == "temporal_pos_embed" else 0
+                n = param.shape[1] - offset
+                if n > 1:
+                    param[0, offset:] = _embed_along(_dct_basis(n), param.shape[2], scale, generator)
+        pos = getattr(model, "pos_embed", None)
+        if isinstance(pos, nn.Parameter):
+            n = pos.shape[1] - 1
+            side = math.isqrt(n)
+            if side * side == n and side > 1:
+                b = _dct_basis(side)  # [side, side-1]
+                rows = b[:, None, :].expand(side, side, side - 1).reshape(n, side - 1)
+                cols = b[None, :, :].expand(side, side, side - 1).reshape(n, side - 1)
+                pos[0, 1:] = _embed_along(torch.cat([rows, cols], dim=1), pos.shape[2], scale, generator)
+
+
+class AuxHead(nn.Module):
+    """A training-only probe on the last (spatial) block's patch tokens; never saved with the model.
+
+    It predicts, per frame (tubelet) and patch, the object's coverage and its change (`aux_targets`),
+    which teaches the tokens where the object is and whether it is arriving or leaving.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        dim = int(model.config.embed_dim)  # type: ignore[union-attr]
+        self.proj = nn.Linear(dim, 2)
+        self._tokens: torch.Tensor | None = None
+        blocks = model.blocks  # the spatial blocks (ViViT FE) or the only blocks (TimeSformer)
+        assert isinstance(blocks, nn.ModuleList)
+        blocks[-1].register_forward_hook(self._keep)
+
+    def _keep(self, _module: nn.Module, _inputs: Any, output: Any) -> None:
+        self._tokens = output[0] if isinstance(output, tuple) else output
+
+    def predict(self, batch: int, t_prime: int) -> torch.Tensor:
+        """[B, T', n, 2] from the last forward's tokens, `[B, 1 + T'·n, D]` or `[B·T', 1 + n, D]`."""
+        assert self._tokens is not None
+        tokens = self._tokens[:, 1:]  # drop the cls token(s); both layouts are frame-major
+        return self.proj(tokens.reshape(batch, t_prime, -1, tokens.shape[-1]))
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
+
+
+def _past(t_start: float, max_minutes: float | None) -> bool:
+    return max_minutes is not None and time.perf_counter() - t_start > max_minutes * 60 - 5
 
 
 def train(
@@ -114,22 +235,33 @@ def train(
 ) -> dict[str, Any]:
     """Train `model` in place; returns the training facts (steps, minutes, final val numbers, curve)."""
     torch.set_num_threads(cfg.threads)
+    init_embeddings(model, cfg.embed_init_scale)
     run_dir = cfg.runs_dir / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / "checkpoint.pt"
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    aux = AuxHead(model)
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+            {"params": list(aux.parameters()), "weight_decay": 0.0},
+        ],
         lr=cfg.lr,
         betas=(0.9, 0.999),
     )
-    step, total, elapsed, curve = 0, cfg.steps, 0.0, []
+    step, elapsed, curve = 0, 0.0, []
+    total = cfg.steps if cfg.steps is not None else 10**9  # 10**9: until calibrated from --minutes
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
+        aux.load_state_dict(state["aux"])
         opt.load_state_dict(state["optimizer"])
         step, total, elapsed, curve = state["step"], state["total"], state["elapsed"], state["curve"]
+        if cfg.steps is not None and cfg.steps != total:
+            log(f"schedule changed on resume: {total} -> {cfg.steps} steps")
+            total = cfg.steps
         log(f"resumed {cfg.name} at step {step}/{total} ({elapsed / 60:.1f} min so far)")
     val_clips, val_labels = make_test_set(
         cfg.val_size, cfg.val_seed, num_frames=spec.num_frames, size=spec.image_size
@@ -137,28 +269,40 @@ def train(
     model.train()
     running: list[float] = []
     t_start = time.perf_counter() - elapsed
-    calibrate = total is None
-    if calibrate:
-        total = 10**9  # until calibrated
+    calibrate = cfg.steps is None and not (resume and ckpt_path.exists())
     bar = tqdm(total=total if not calibrate else None, initial=step, disable=not progress, unit="step")
-    while step < total:
-        d_max = cfg.curriculum.max_difficulty(step / total) if not calibrate else cfg.curriculum.start
-        clips, labels = paired_batch(
-            cfg.seed, step, cfg.batch_size, num_frames=spec.num_frames, size=spec.image_size, max_difficulty=d_max
+    progress = 0.0
+    while step < total and (cfg.stop_at is None or step < cfg.stop_at):
+        progress = run_progress(step, total, time.perf_counter() - t_start, cfg.max_minutes)
+        if progress >= 1.0:
+            log(f"stopping at step {step}: --max-minutes {cfg.max_minutes} reached")
+            break
+        d_max = cfg.curriculum.max_difficulty(progress) if not calibrate else cfg.curriculum.start
+        clips, labels, cover = paired_batch(
+            cfg.seed,
+            step,
+            cfg.batch_size,
+            num_frames=spec.num_frames,
+            size=spec.image_size,
+            max_difficulty=d_max,
+            patch=spec.patch_size,
         )
         x = to_tensor(clips, spec.mean, spec.std)
         if cfg.blur > 0:
             x = degrade(x, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step), p_blur=cfg.blur)
-        lr = lr_at(step, total, cfg)
+        lr = lr_at(step, progress, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
         logits = model(x).logits
         loss = F.cross_entropy(logits, torch.from_numpy(labels), label_smoothing=cfg.label_smoothing)
+        if cfg.aux_weight > 0:
+            target = aux_targets(torch.from_numpy(cover), spec.tubelet_size)
+            loss = loss + cfg.aux_weight * F.mse_loss(aux.predict(target.shape[0], target.shape[1]), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        running.append(float(loss))
+        running.append(float(loss.detach()))
         step += 1
         bar.update(1)
         if calibrate and step == 30:
@@ -168,7 +312,7 @@ def train(
             bar.total = total
             bar.refresh()
             log(f"calibrated: {per_step:.3f} s/step -> {total} steps for {cfg.minutes} min")
-        if step % cfg.eval_every == 0 or step == total:
+        if step % cfg.eval_every == 0 or step == total or _past(t_start, cfg.max_minutes):
             elapsed = time.perf_counter() - t_start
             metrics = accuracy_and_reversal(model, val_clips, val_labels, spec)
             point = {
@@ -193,6 +337,7 @@ def train(
                 ckpt_path,
                 {
                     "model": model.state_dict(),
+                    "aux": aux.state_dict(),
                     "optimizer": opt.state_dict(),
                     "step": step,
                     "total": total,
@@ -227,15 +372,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=50.0, help="budget when --steps is not given")
     parser.add_argument("--steps", type=int, help="number of optimiser steps (overrides --minutes)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument(
+        "--time-init-std", type=float, default=0.2, help="std of the re-drawn time embeddings"
+    )
+    parser.add_argument(
+        "--embed-init-scale", type=float, default=0.5, help="size of the DCT time/position embeddings at init"
+    )
+    parser.add_argument("--aux-weight", type=float, default=1.0, help="weight of the coverage probe loss")
+    parser.add_argument("--max-minutes", type=float, help="stop (and save) after this much wall time")
+    parser.add_argument(
+        "--curriculum-ramp", type=float, default=0.5, help="share of the run to reach full difficulty"
+    )
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--resume", action="store_true", help="continue from runs/<name>/checkpoint.pt")
     parser.add_argument("--smoke", action="store_true", help="a tiny run (a few steps) to check the pipeline")
-    parser.add_argument("--evaluate", type=Path, metavar="DIR", help="evaluate a saved model and update its card")
+    parser.add_argument(
+        "--evaluate", type=Path, metavar="DIR", help="evaluate a saved model and update its card"
+    )
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -251,7 +409,14 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     model = models.create_model(args.model)
     card = model.card
-    spec = InputSpec(num_frames=card.num_frames, image_size=card.image_size, mean=card.mean, std=card.std)
+    spec = InputSpec(
+        num_frames=card.num_frames,
+        image_size=card.image_size,
+        mean=card.mean,
+        std=card.std,
+        patch_size=card.patch_size,
+        tubelet_size=card.tubelet_size,
+    )
     name = Path(args.out).name if args.out is not None else args.model
     cfg = TrainConfig(
         name=name,
@@ -264,6 +429,10 @@ def run(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         threads=args.threads,
         runs_dir=args.runs_dir,
+        embed_init_scale=args.embed_init_scale,
+        aux_weight=args.aux_weight,
+        max_minutes=args.max_minutes,
+        curriculum=Curriculum(start=0.0, ramp=args.curriculum_ramp),
     )
     if args.smoke:
         cfg.steps, cfg.batch_size, cfg.warmup, cfg.eval_every, cfg.val_size = 4, 8, 2, 2, 22

@@ -101,7 +101,10 @@ def test_fading_changes_object_brightness_against_background() -> None:
         clip = render_clip("fading_in", seed, num_frames=8, height=48, width=48, difficulty=0.0)
         inside = clip.masks > 0.99
         # contrast between the object's pixels and the same pixels in... the first frame (object ~invisible)
-        diffs = [np.abs(clip.frames[t].astype(float) - clip.frames[0].astype(float))[inside[t]].mean() for t in range(8)]
+        diffs = [
+            np.abs(clip.frames[t].astype(float) - clip.frames[0].astype(float))[inside[t]].mean()
+            for t in range(8)
+        ]
         assert np.all(np.diff(diffs[1:]) > 0) and diffs[-1] > 40, diffs
 
 

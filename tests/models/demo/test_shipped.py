@@ -1,0 +1,63 @@
+"""The shipped `motion` checkpoints: loadable by name, cards as the service needs, and really trained.
+
+Accuracy is checked on 220 clips of the fixed test set (20 per class; seed `TEST_SEED`, never used in
+training) and on their reversals: the bar of issue 9 is 0.97 top-1 and 0.95 reversal-to-partner.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import models
+from models.checkpoint import WEIGHTS_DIR
+from models.demo.data import to_tensor
+from models.demo.evaluate import TEST_SEED
+from models.demo.motion import LABELS, PARTNER, make_test_set
+
+SHIPPED = ("motion-timesformer", "motion-vivit")
+
+
+def _present(name: str) -> bool:
+    return (WEIGHTS_DIR / name / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_card(name: str) -> None:
+    if not _present(name):
+        pytest.skip(f"{name} has not been trained yet")
+    model = models.load_pretrained(name)
+    card = model.card
+    assert card.labels == LABELS
+    assert card.sampling == "uniform" and card.resize == "short_side_center_crop"
+    assert card.num_frames == 8
+    training = card.extra["training"]
+    assert training["seed"] == 0 and training["steps"] > 0
+    on_disk = json.loads((WEIGHTS_DIR / name / "card.json").read_text())
+    assert on_disk["labels"] == list(LABELS) and on_disk["mean"] == list(card.mean)
+
+
+def test_shipped_weights_are_small() -> None:
+    files = [WEIGHTS_DIR / n / "model.safetensors" for n in SHIPPED if _present(n)]
+    if not files:
+        pytest.skip("no shipped checkpoints yet")
+    assert sum(f.stat().st_size for f in files) <= 15 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_model_accuracy_and_reversal(name: str) -> None:
+    if not _present(name):
+        pytest.skip(f"{name} has not been trained yet")
+    model = models.load_pretrained(name)
+    card = model.card
+    clips, labels = make_test_set(220, TEST_SEED, num_frames=card.num_frames, size=card.image_size)
+    x = to_tensor(clips, card.mean, card.std)
+    pred = model(x).logits.argmax(1).numpy()
+    paired = labels != 0
+    rev = model(x[paired].flip(1)).logits.argmax(1).numpy()
+    accuracy = float((pred == labels).mean())
+    reversal = float((rev == np.asarray(PARTNER)[labels[paired]]).mean())
+    assert accuracy >= 0.97, accuracy
+    assert reversal >= 0.95, reversal

@@ -1,0 +1,128 @@
+"""A smoke training run (a few steps of the real loop), resumability, determinism and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+import models
+from models.demo import train as train_mod
+from models.demo.train import (
+    AuxHead,
+    InputSpec,
+    TrainConfig,
+    init_embeddings,
+    lr_at,
+    run_progress,
+    train,
+)
+
+
+def _spec(model: models.VideoModel) -> InputSpec:
+    card = model.card
+    return InputSpec(
+        num_frames=card.num_frames,
+        image_size=card.image_size,
+        mean=card.mean,
+        std=card.std,
+        patch_size=card.patch_size,
+        tubelet_size=card.tubelet_size,
+    )
+
+
+def test_aux_head_reads_patch_tokens_of_every_layout() -> None:
+    for name, t_prime in (("motion-timesformer", 8), ("motion-vivit", 4), ("motion-space-only", 8)):
+        model = models.create_model(name, depth=1)
+        aux = AuxHead(model)
+        model(torch.zeros(3, 8, 3, 32, 32))
+        assert aux.predict(3, t_prime).shape == (3, t_prime, 16, 2)
+
+
+def _cfg(tmp_path: Path, steps: int) -> TrainConfig:
+    return TrainConfig(
+        name="smoke", steps=steps, batch_size=8, warmup=2, eval_every=2, val_size=11, runs_dir=tmp_path
+    )
+
+
+def test_registered_demo_models_and_cards() -> None:
+    for name in ("motion-timesformer", "motion-vivit", "motion-space-only"):
+        model = models.create_model(name)
+        card = model.card
+        assert card.sampling == "uniform" and card.resize == "short_side_center_crop"
+        assert card.labels[1] == "moving_left" and card.num_classes == 11
+        out = model(torch.zeros(2, card.num_frames, 3, card.image_size, card.image_size))
+        assert out.logits.shape == (2, 11)
+
+
+def test_schedule_warms_up_then_decays() -> None:
+    cfg = TrainConfig(name="x", lr=1e-3, warmup=10)
+    lrs = [lr_at(s, s / 100, cfg) for s in range(100)]
+    assert lrs[0] < lrs[9] == max(lrs)
+    assert lrs[-1] < 0.05 * max(lrs)
+    # a time budget takes over the schedule when it binds first
+    assert run_progress(10, 100, 0.0, None) == 0.1
+    assert run_progress(10, 100, 30.0, 1.0) == 0.5
+
+
+def test_embedding_init_gives_order_and_position() -> None:
+    """DCT embeddings: frames (and patches) distinct, with a ramp over time; cls slots untouched."""
+    model = models.create_model("motion-timesformer")
+    cls_before = model.pos_embed[0, 0].clone()
+    init_embeddings(model, 0.5, generator=torch.Generator().manual_seed(0))
+    te = model.time_embed[0].detach()
+    gram = te @ te.T
+    assert (gram.diagonal() > 0.5).all() and (gram - torch.diag(gram.diagonal())).abs().max() < 0.5
+    assert torch.equal(model.pos_embed[0, 0], cls_before)
+    pe = model.pos_embed[0, 1:].detach()
+    assert torch.cdist(pe, pe).add(torch.eye(16) * 10).min() > 0.3  # every patch position is distinct
+    vivit = models.create_model("motion-vivit")
+    init_embeddings(vivit, 0.5)
+    assert vivit.temporal_pos_embed[0, 1:].norm(dim=1).min() > 0.3
+
+
+def test_smoke_run_learns_resumes_and_is_deterministic(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = models.create_model("motion-timesformer", depth=1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    interrupted = _cfg(tmp_path, 4)
+    interrupted.stop_at = 2
+    facts = train(model, _spec(model), interrupted, log=lambda _: None, progress=False)
+    assert facts["steps"] == 2 and len(facts["curve"]) == 1
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    log = [json.loads(line) for line in (tmp_path / "smoke" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 2 and 0.0 <= log[-1]["val_acc"] <= 1.0
+
+    # resume to step 4, and compare with an uninterrupted 4-step run from the same seed
+    resumed = models.create_model("motion-timesformer", depth=1)
+    train(resumed, _spec(resumed), _cfg(tmp_path, 4), resume=True, log=lambda _: None, progress=False)
+    torch.manual_seed(0)
+    straight = models.create_model("motion-timesformer", depth=1)
+    train(straight, _spec(straight), _cfg(tmp_path / "b", 4), log=lambda _: None, progress=False)
+    for key, value in straight.state_dict().items():
+        assert torch.allclose(resumed.state_dict()[key], value, atol=1e-6), key
+
+
+def test_cli_smoke_saves_a_loadable_model(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    train_mod.add_arguments(parser)
+    out = tmp_path / "motion-vivit"
+    args = parser.parse_args(
+        [
+            "--model",
+            "motion-vivit",
+            "--smoke",
+            "--out",
+            str(out),
+            "--runs-dir",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
+    assert train_mod.run(args) == 0
+    loaded = models.load_pretrained(out)
+    assert loaded.card.extra["training"]["steps"] == 4
+    assert loaded.card.extra["training"]["seed"] == 0
+    assert json.loads((out / "card.json").read_text())["sampling"] == "uniform"
