@@ -64,7 +64,7 @@ def shipped_weights_dir(name: str) -> Path | None:
     spec = importlib.util.find_spec("models")
     for location in (spec.submodule_search_locations or []) if spec else []:
         folder = Path(location) / "weights" / name
-        if folder.is_dir():
+        if (folder / "config.json").is_file():  # a checkpoint written by models.save_pretrained
             return folder
     return None
 
