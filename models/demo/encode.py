@@ -42,7 +42,7 @@ def write_mp4(
         out = target if target is not None else cast(BinaryIO, buffer)
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(out, mode="w", format="mp4") as container:
-        stream: av.VideoStream = container.add_stream(codec, rate=rate)
+        stream = cast(av.VideoStream, container.add_stream(codec, rate=rate))
         stream.width, stream.height = w, h
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "preset": "veryfast"}

@@ -196,7 +196,8 @@ class AuxHead(nn.Module):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        dim = int(model.config.embed_dim)  # type: ignore[union-attr]
+        config: Any = model.config
+        dim = int(config.embed_dim)
         self.proj = nn.Linear(dim, 2)
         self._tokens: torch.Tensor | None = None
         blocks = model.blocks  # the spatial blocks (ViViT FE) or the only blocks (TimeSformer)
@@ -271,13 +272,13 @@ def train(
     t_start = time.perf_counter() - elapsed
     calibrate = cfg.steps is None and not (resume and ckpt_path.exists())
     bar = tqdm(total=total if not calibrate else None, initial=step, disable=not progress, unit="step")
-    progress = 0.0
+    frac = 0.0
     while step < total and (cfg.stop_at is None or step < cfg.stop_at):
-        progress = run_progress(step, total, time.perf_counter() - t_start, cfg.max_minutes)
-        if progress >= 1.0:
+        frac = run_progress(step, total, time.perf_counter() - t_start, cfg.max_minutes)
+        if frac >= 1.0:
             log(f"stopping at step {step}: --max-minutes {cfg.max_minutes} reached")
             break
-        d_max = cfg.curriculum.max_difficulty(progress) if not calibrate else cfg.curriculum.start
+        d_max = cfg.curriculum.max_difficulty(frac) if not calibrate else cfg.curriculum.start
         clips, labels, cover = paired_batch(
             cfg.seed,
             step,
@@ -290,7 +291,7 @@ def train(
         x = to_tensor(clips, spec.mean, spec.std)
         if cfg.blur > 0:
             x = degrade(x, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step), p_blur=cfg.blur)
-        lr = lr_at(step, progress, cfg)
+        lr = lr_at(step, frac, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
         logits = model(x).logits

@@ -70,6 +70,9 @@ def test_schedule_warms_up_then_decays() -> None:
 def test_embedding_init_gives_order_and_position() -> None:
     """DCT embeddings: frames (and patches) distinct, with a ramp over time; cls slots untouched."""
     model = models.create_model("motion-timesformer")
+    assert isinstance(model.time_embed, torch.nn.Parameter) and isinstance(
+        model.pos_embed, torch.nn.Parameter
+    )
     cls_before = model.pos_embed[0, 0].clone()
     init_embeddings(model, 0.5, generator=torch.Generator().manual_seed(0))
     te = model.time_embed[0].detach()
@@ -80,6 +83,7 @@ def test_embedding_init_gives_order_and_position() -> None:
     assert torch.cdist(pe, pe).add(torch.eye(16) * 10).min() > 0.3  # every patch position is distinct
     vivit = models.create_model("motion-vivit")
     init_embeddings(vivit, 0.5)
+    assert isinstance(vivit.temporal_pos_embed, torch.nn.Parameter)
     assert vivit.temporal_pos_embed[0, 1:].norm(dim=1).min() > 0.3
 
 
