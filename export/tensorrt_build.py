@@ -141,14 +141,19 @@ def build_engine(
     *,
     precision: Precision = "fp16",
     min_batch: int = 1,
-    opt_batch: int = 8,
+    opt_batch: int | None = None,
     max_batch: int = 16,
     timing_cache_path: Path | None = None,
     workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
     device: int = 0,
     progress: Progress | None = None,
 ) -> TensorRTInfo:
-    """Build `plan_path` from `onnx_path` with one batch profile; return what was built and for what."""
+    """Build `plan_path` from `onnx_path` with one batch profile; return what was built and for what.
+
+    `opt_batch` (the batch TensorRT tunes for) defaults to min(8, max_batch).
+    """
+    if opt_batch is None:
+        opt_batch = max(min_batch, min(8, max_batch))
     if not 1 <= min_batch <= opt_batch <= max_batch:
         raise ValueError(
             f"need 1 <= min_batch <= opt_batch <= max_batch, got {min_batch}/{opt_batch}/{max_batch}"
