@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test test-all lint bench bench-gpu export train-demo clean
+.PHONY: install serve test test-all lint bench check-deploy clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/vtserve bench
+
+# Validate Dockerfile, compose file and Prometheus/Grafana config without a Docker engine
+# (installs Debian's docker-compose and prometheus, and hadolint, when missing; needs root for apt).
+check-deploy: $(STAMP)
+	bash deploy/check.sh --install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
