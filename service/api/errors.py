@@ -95,8 +95,14 @@ def _validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI, retry_after_s: int = 1) -> None:
     async def on_service_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ServiceError)
-        if status_for(exc) >= 500:
-            log.warning("request failed: %s (%s)", exc.code, exc.message)
+        status = status_for(exc)
+        if status >= 500:  # 503s (probes while starting, overload) would flood the log at warning level
+            log.log(
+                logging.DEBUG if status == 503 else logging.WARNING,
+                "request failed: %s (%s)",
+                exc.code,
+                exc.message,
+            )
         return response_for(exc, retry_after_s)
 
     async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
