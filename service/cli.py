@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 # name -> (module, help). The module defines `add_arguments(parser)` and `run(args) -> int`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -23,10 +24,25 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _importable(module_name: str) -> bool:
+    """Whether `module_name` exists, found by path without importing any package on the way.
+
+    `importlib.util.find_spec("models.demo.train")` would import `models` (and with it torch) just to
+    list subcommands; only the top-level package is looked up, the rest is a file check.
+    """
+    top, *rest = module_name.split(".")
     try:
-        return importlib.util.find_spec(module_name) is not None
-    except ModuleNotFoundError:  # a parent package is missing
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
         return False
+    if spec is None:
+        return False
+    if not rest:
+        return True
+    for location in spec.submodule_search_locations or []:
+        base = Path(location).joinpath(*rest)
+        if base.with_suffix(".py").is_file() or (base / "__init__.py").is_file():
+            return True
+    return False
 
 
 def _available() -> dict[str, tuple[str, str]]:

@@ -24,3 +24,14 @@ def test_unknown_subcommand_fails():
 def test_subcommand_table_names_owning_packages():
     for name, (module, _help) in SUBCOMMANDS.items():
         assert module.split(".")[0] in {"service", "export", "models", "bench"}, name
+
+
+def test_listing_subcommands_imports_no_torch():
+    code = (
+        "import sys; from service.cli import _available; names = sorted(_available()); "
+        "print(names); assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("serve", "predict", "export", "train-demo", "bench"):
+        assert name in proc.stdout
