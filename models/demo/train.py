@@ -272,7 +272,7 @@ def train(
     t_start = time.perf_counter() - elapsed
     calibrate = cfg.steps is None and not (resume and ckpt_path.exists())
     bar = tqdm(total=total if not calibrate else None, initial=step, disable=not progress, unit="step")
-    frac = 0.0
+    frac, closing_logged = 0.0, False
     while step < total and (cfg.stop_at is None or step < cfg.stop_at):
         frac = run_progress(step, total, time.perf_counter() - t_start, cfg.max_minutes)
         if frac >= 1.0:
@@ -313,7 +313,9 @@ def train(
             bar.total = total
             bar.refresh()
             log(f"calibrated: {per_step:.3f} s/step -> {total} steps for {cfg.minutes} min")
-        if step % cfg.eval_every == 0 or step == total or _past(t_start, cfg.max_minutes):
+        closing = not closing_logged and _past(t_start, cfg.max_minutes)  # once, 5 s before the time budget
+        closing_logged = closing_logged or closing
+        if step % cfg.eval_every == 0 or step == total or closing:
             elapsed = time.perf_counter() - t_start
             metrics = accuracy_and_reversal(model, val_clips, val_labels, spec)
             point = {
