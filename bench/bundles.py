@@ -8,6 +8,7 @@ exported bundle) run exactly the same weights.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,14 @@ def build_model(name: str, seed: int = 0) -> tuple[Any, str]:
 
 
 def prepare(name: str, work_dir: Path, *, max_batch: int = 16, attention: bool = True) -> PreparedModel:
-    """Checkpoint folder + bundle repository for `name` under `work_dir` (rebuilt every run: cheap)."""
+    """Checkpoint folder + bundle repository for `name` under `work_dir`.
+
+    The bundle is reused when it was exported from the same weights with the same options (a stamp
+    beside it records a hash of the weights folder), so repeated runs do not pay for the export.
+    """
     import models
     from export.bundle import export_model
+    from export.manifest import MANIFEST_NAME
 
     name, shipped = resolve(name)
     model, label = build_model(name)
@@ -68,14 +74,19 @@ def prepare(name: str, work_dir: Path, *, max_batch: int = 16, attention: bool =
         models.save_pretrained(model, weights_dir)
     repository = work_dir / "repository"
     repository.mkdir(parents=True, exist_ok=True)
-    export_model(
-        model,
-        repository / served,
-        max_batch=max_batch,
-        attention=attention,
-        check_parity=True,
-        source=str(weights_dir),
-    )
+    stamp = repository / f".{served}.stamp"
+    key = f"{folder_digest(Path(weights_dir))} max_batch={max_batch} attention={attention}"
+    fresh = (repository / served / MANIFEST_NAME).is_file() and stamp.is_file() and stamp.read_text() == key
+    if not fresh:
+        export_model(
+            model,
+            repository / served,
+            max_batch=max_batch,
+            attention=attention,
+            check_parity=True,
+            source=str(weights_dir),
+        )
+        stamp.write_text(key)
     card = model.card
     return PreparedModel(
         name=served,
@@ -86,6 +97,15 @@ def prepare(name: str, work_dir: Path, *, max_batch: int = 16, attention: bool =
         image_size=card.image_size,
         gflop_per_clip=flops_per_clip(model) / 1e9,
     )
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 over the names and bytes of the files in `folder` (a checkpoint: a few MB)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def flops_per_clip(model: Any, *, attention: bool = False) -> float:

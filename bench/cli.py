@@ -78,7 +78,8 @@ def run_models(args: argparse.Namespace) -> None:
     from bench.models import run as run_bench
     from bench.report import write_models
 
-    _written(write_models(run_bench(parse_plan(args.models, args.model_batches, args.repeats)), args.out))
+    plan = parse_plan(args.models, args.model_batches, args.repeats)
+    _written(write_models(run_bench(plan, workdir=args.out / "work" / "models"), args.out))
 
 
 def run_gpu(args: argparse.Namespace) -> bool:

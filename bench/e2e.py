@@ -245,7 +245,7 @@ def run(
     `memory_cap_mb`: a server whose resident memory passes it is killed (default: 60% of the memory
     available when the run starts; 0 = no cap).
     """
-    work_dir = out_dir / "work"
+    work_dir = (out_dir / "work").resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     env_before = describe_environment()

@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+LOG = partial(print, flush=True)
 DEFAULT_PLAN: dict[str, tuple[tuple[int, ...], int]] = {
     # model -> (batch sizes, repeats); Base is ~2.3 s per clip here, so it gets a tiny plan
     "auto": ((1, 2, 4, 8), 5),
@@ -67,6 +68,16 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def _weights_key(name: str) -> str:
+    """Shipped weights: a digest of their folder; random ones are fixed by the seed (the label says so)."""
+    import models
+    from bench.bundles import folder_digest, resolve
+
+    resolved, shipped = resolve(name)
+    path = models.shipped_path(resolved) if shipped else None
+    return folder_digest(path) if path is not None else "random-seed-0"
+
+
 def measure_model(
     name: str, *, batches: Sequence[int], repeats: int, warmup: int, workdir: Path, log: Callable[[str], None]
 ) -> tuple[list[Row], dict[str, Any]]:
@@ -84,7 +95,11 @@ def measure_model(
     gflop_logits = flops_per_clip(model, attention=False) / 1e9
     log(f"{label}: {gflop:.2f} GFLOP/clip with attention outputs ({gflop_logits:.2f} logits only); exporting")
     bundle = workdir / name
-    export_model(model, bundle, max_batch=max(batches), attention=True, check_parity=False, source=label)
+    key = f"{label} max_batch={max(batches)} {_weights_key(name)}"
+    stamp = workdir / f".{name}.stamp"
+    if not ((bundle / "model.onnx").is_file() and stamp.is_file() and stamp.read_text() == key):
+        export_model(model, bundle, max_batch=max(batches), attention=True, check_parity=False, source=label)
+        stamp.write_text(key)
     session = open_session(bundle / "model.onnx")
     provider = session.get_providers()[0]
     names = available_outputs(model, card.num_frames, card.image_size, True)
@@ -129,17 +144,21 @@ def run(
     plan: dict[str, tuple[tuple[int, ...], int]],
     *,
     warmup: int = 1,
-    log: Callable[[str], None] = print,
+    workdir: Path | None = None,
+    log: Callable[[str], None] = LOG,
 ) -> dict[str, Any]:
+    """`workdir`: where bundles are exported and kept for the next run (default: a temporary folder)."""
     from bench.environment import describe_environment
 
     env = describe_environment()
     rows: list[Row] = []
     models: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="vtserve-bench-models-") as tmp:
+        folder = workdir if workdir is not None else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for name, (batches, repeats) in plan.items():
             model_rows, info = measure_model(
-                name, batches=batches, repeats=repeats, warmup=warmup, workdir=Path(tmp), log=log
+                name, batches=batches, repeats=repeats, warmup=warmup, workdir=folder, log=log
             )
             rows += model_rows
             models[name] = info
@@ -180,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
-    results = run(parse_plan(args.models, args.batches, args.repeats))
+    results = run(parse_plan(args.models, args.batches, args.repeats), workdir=args.out / "work" / "models")
     for path in write_models(results, args.out):
         print(f"wrote {path}")
     return 0
