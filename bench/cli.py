@@ -22,18 +22,9 @@ SUMMARY_PARTS = ("e2e.md", "models.md", "gpu.md")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("mode", nargs="?", choices=MODES, default="all", help="which benchmark (default all)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="results folder")
-    e2e = parser.add_argument_group("e2e")
-    e2e.add_argument(
-        "--model",
-        default="auto",
-        help="auto: motion-timesformer (shipped weights, else random), or a registered name",
-    )
-    e2e.add_argument("--concurrency", default="1,4,16", help="comma-separated client counts")
-    e2e.add_argument("--duration", type=float, default=30.0, help="seconds per concurrency level")
-    e2e.add_argument("--smoke", action="store_true", help="small clip set (harness check, not a result)")
-    e2e.add_argument("--skip-baseline", action="store_true")
-    e2e.add_argument("--skip-limit", action="store_true")
-    e2e.add_argument("--memory-cap-mb", type=float, help="kill a server past this RSS (default 60%% of free)")
+    from bench import e2e as e2e_bench  # torch-free; one definition of the e2e options
+
+    e2e_bench.add_arguments(parser.add_argument_group("e2e"))
     models = parser.add_argument_group("models")
     models.add_argument("--models", help="comma-separated (default auto,timesformer_base_8x224)")
     models.add_argument("--model-batches", help="comma-separated batch sizes (default 1,2,4,8; Base 1,2)")
