@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +185,33 @@ def hf_preprocessing(folder: Path) -> Preprocessing:
         std=tuple(float(v) for v in std) if isinstance(std, list) and len(std) == 3 else None,  # type: ignore[arg-type]
         short_side=int(short) if short else None,
     )
+
+
+Norm = tuple[tuple[float, float, float], tuple[float, float, float]]
+
+
+def hf_converted(
+    model_cls: type[VideoModel],
+    config: VideoConfig,
+    hf: dict[str, Any],
+    state_dict: dict[str, Tensor],
+    pre: Preprocessing,
+    *,
+    name: str,
+    source: str,
+    default_norm: Norm | None,
+) -> Converted:
+    """A converted HF checkpoint: the family's default card with HF's labels and preprocessing.
+
+    `default_norm` is the (mean, std) used when the folder has no preprocessor config; None keeps the
+    card's own mean/std whatever the folder says (ViViT: scenic's [-1, 1], see model-references.md).
+    `state_dict` must already be in our key names.
+    """
+    card = model_cls.default_card(config, name=name, labels=hf_labels(hf, config.num_classes))
+    if default_norm is not None:
+        card = replace(card, mean=pre.mean or default_norm[0], std=pre.std or default_norm[1])
+    card = replace(card, resize_short_side=pre.short_side, source=source)
+    return Converted(model_cls=model_cls, config=config, card=card, state_dict=state_dict)
 
 
 def load_state_dict_strict(model: VideoModel, state_dict: dict[str, Tensor]) -> None:

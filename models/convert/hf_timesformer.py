@@ -12,7 +12,6 @@ their mean over frames.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from torch import Tensor
@@ -22,8 +21,8 @@ from models.convert.common import (
     Converted,
     Preprocessing,
     Rules,
+    hf_converted,
     hf_gelu,
-    hf_labels,
     hf_num_classes,
     rename_keys,
     square,
@@ -78,15 +77,13 @@ def config_from_hf(hf: dict[str, Any]) -> TimeSformerConfig:
 def convert(
     hf: dict[str, Any], state_dict: dict[str, Tensor], pre: Preprocessing, *, name: str, source: str
 ) -> Converted:
-    config = config_from_hf(hf)
-    card = TimeSformer.default_card(config, name=name, labels=hf_labels(hf, config.num_classes))
-    card = replace(
-        card,
-        mean=pre.mean or KINETICS_MEAN,
-        std=pre.std or KINETICS_STD,
-        resize_short_side=pre.short_side,
+    return hf_converted(
+        TimeSformer,
+        config_from_hf(hf),
+        hf,
+        checkpoint_filter_fn(state_dict),
+        pre,
+        name=name,
         source=source,
-    )
-    return Converted(
-        model_cls=TimeSformer, config=config, card=card, state_dict=checkpoint_filter_fn(state_dict)
+        default_norm=(KINETICS_MEAN, KINETICS_STD),
     )

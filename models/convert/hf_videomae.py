@@ -10,7 +10,6 @@ Only mean-pooling heads (`use_mean_pooling=True`, every hub fine-tune) are suppo
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from torch import Tensor
@@ -21,8 +20,8 @@ from models.convert.common import (
     Converted,
     Preprocessing,
     Rules,
+    hf_converted,
     hf_gelu,
-    hf_labels,
     hf_num_classes,
     merge_qkv,
     rename_keys,
@@ -80,15 +79,13 @@ def config_from_hf(hf: dict[str, Any]) -> VideoMAEConfig:
 def convert(
     hf: dict[str, Any], state_dict: dict[str, Tensor], pre: Preprocessing, *, name: str, source: str
 ) -> Converted:
-    config = config_from_hf(hf)
-    card = VideoMAE.default_card(config, name=name, labels=hf_labels(hf, config.num_classes))
-    card = replace(
-        card,
-        mean=pre.mean or IMAGENET_MEAN,
-        std=pre.std or IMAGENET_STD,
-        resize_short_side=pre.short_side,
+    return hf_converted(
+        VideoMAE,
+        config_from_hf(hf),
+        hf,
+        checkpoint_filter_fn(state_dict),
+        pre,
+        name=name,
         source=source,
-    )
-    return Converted(
-        model_cls=VideoMAE, config=config, card=card, state_dict=checkpoint_filter_fn(state_dict)
+        default_norm=(IMAGENET_MEAN, IMAGENET_STD),
     )

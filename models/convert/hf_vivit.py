@@ -13,7 +13,6 @@ rescales to `[-1, 1]` *and* normalises with 0.5/0.5 (giving `[-3, 1]`), so its m
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from torch import Tensor
@@ -22,8 +21,8 @@ from models.convert.common import (
     Converted,
     Preprocessing,
     Rules,
+    hf_converted,
     hf_gelu,
-    hf_labels,
     hf_num_classes,
     merge_qkv,
     rename_keys,
@@ -88,7 +87,13 @@ def config_from_hf(hf: dict[str, Any]) -> ViViTConfig:
 def convert(
     hf: dict[str, Any], state_dict: dict[str, Tensor], pre: Preprocessing, *, name: str, source: str
 ) -> Converted:
-    config = config_from_hf(hf)
-    card = ViViT.default_card(config, name=name, labels=hf_labels(hf, config.num_classes))
-    card = replace(card, resize_short_side=pre.short_side, source=source)  # mean/std stay 0.5: [-1, 1]
-    return Converted(model_cls=ViViT, config=config, card=card, state_dict=checkpoint_filter_fn(state_dict))
+    return hf_converted(
+        ViViT,
+        config_from_hf(hf),
+        hf,
+        checkpoint_filter_fn(state_dict),
+        pre,
+        name=name,
+        source=source,
+        default_norm=None,  # mean/std stay 0.5: scenic's [-1, 1]
+    )
