@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.demo.motion import NUM_CLASSES, PARTNER, render_clip
+from models.demo.motion import NUM_CLASSES, PARTNER, RenderedClip, render_clip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +36,37 @@ def to_tensor(clips: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]
     return (x - m) / s
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrainBatch:
+    """One training batch: clips, labels and the dense ground truth of the auxiliary probe.
+
+    clips uint8 [B, T, S, S, 3]; labels int64 [B]; cover float32 [B, T, S/p, S/p] object coverage per
+    patch; motion float32 [B, T, 4] the object's motion per frame (`frame_motion`).
+    """
+
+    clips: np.ndarray
+    labels: np.ndarray
+    cover: np.ndarray
+    motion: np.ndarray
+
+
+def frame_motion(clip: RenderedClip, side: float) -> np.ndarray:
+    """float32 [T, 4]: the object's rates of change per frame, in units of one whole clip, each ~[-1, 1].
+
+    (x velocity, y velocity) in centre-square sides × 2, angular velocity in radians / 3 (clockwise
+    positive), and the change of log area / 2 (growing positive); central differences over the frames.
+    Reversing the frames negates all four, which is what tells a clip from its partner.
+    """
+    t = len(clip.frames)
+    if t < 2:
+        return np.zeros((t, 4), np.float32)
+    area = np.log(clip.masks.reshape(t, -1).sum(1) + 1.0)
+    angles = np.unwrap(clip.angles.astype(np.float64))
+    series = np.stack([clip.centres[:, 0] / side, clip.centres[:, 1] / side, angles, area], axis=1)
+    rates = np.gradient(series, axis=0) * t  # per whole clip
+    return (rates * np.array([2.0, 2.0, 1.0 / 3.0, 0.5])).astype(np.float32)
+
+
 def paired_batch(
     seed: int,
     step: int,
@@ -45,12 +76,12 @@ def paired_batch(
     size: int,
     max_difficulty: float,
     patch: int = 8,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> TrainBatch:
     """`batch_size // 2` fresh clips plus their exact reversals, labelled with the partner class.
 
     Seeing a clip and its reversal with different labels in the same step forces the model to use the
-    frame order. Returns (uint8 clips [B, T, size, size, 3], int64 labels [B], float32 object coverage
-    per patch [B, T, size // patch, size // patch] — the target of the auxiliary loss).
+    frame order. Alongside: the object coverage per patch and its motion per frame (reversed, hence
+    negated, for the reversals) — the targets of the auxiliary probe.
     """
     g = np.random.default_rng([seed, step, 1])  # tag 1: training batches
     half = batch_size // 2
@@ -58,6 +89,7 @@ def paired_batch(
     clips = np.empty((2 * half, num_frames, size, size, 3), dtype=np.uint8)
     side = size // patch
     cover = np.empty((2 * half, num_frames, side, side), dtype=np.float32)
+    motion = np.empty((2 * half, num_frames, 4), dtype=np.float32)
     for i, lab in enumerate(labels):
         diff = float(g.uniform(0.0, max_difficulty))
         clip = render_clip(int(lab), g, num_frames=num_frames, height=size, width=size, difficulty=diff)
@@ -66,22 +98,33 @@ def paired_batch(
         c = clip.masks.reshape(num_frames, side, patch, side, patch).mean((2, 4))
         cover[i] = c
         cover[half + i] = c[::-1]
+        m = frame_motion(clip, float(size))
+        motion[i] = m
+        motion[half + i] = -m[::-1]
     partner = np.asarray(PARTNER)[labels]
-    return clips, np.concatenate([labels, partner]).astype(np.int64), cover
+    return TrainBatch(
+        clips=clips, labels=np.concatenate([labels, partner]).astype(np.int64), cover=cover, motion=motion
+    )
 
 
-def aux_targets(cover: torch.Tensor, tubelet: int) -> torch.Tensor:
-    """Per-token targets [B, T', n, 2]: object coverage of the patch and its change over time.
+def aux_targets(cover: torch.Tensor, tubelet: int, motion: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-token targets [B, T', n, 2 (+4)]: object coverage of the patch, its change over time and,
+    with `motion` [B, T, 4], the object's motion weighted by the patch's coverage.
 
     `cover` [B, T, h, w] is averaged over each tubelet; the change is a central difference over T'
-    (one-sided at the ends). Telling the tokens where the object is and whether it is arriving or
-    leaving is dense, easy supervision that the clip label alone gives only very slowly.
+    (one-sided at the ends). Telling the tokens where the object is, whether it is arriving or leaving
+    and which way it moves is dense, easy supervision that the clip label alone gives only very slowly:
+    the direction of motion is what tells a clip from its reversal.
     """
     b, t, h, w = cover.shape
     c = cover.reshape(b, t // tubelet, tubelet, h * w).mean(2)  # [B, T', n]
     padded = torch.cat([c[:, :1], c, c[:, -1:]], dim=1)
     change = (padded[:, 2:] - padded[:, :-2]) * 2.0
-    return torch.stack([c, change], dim=-1)
+    parts = [c[..., None], change[..., None]]
+    if motion is not None:
+        m = motion.reshape(b, t // tubelet, tubelet, motion.shape[-1]).mean(2)  # [B, T', 4]
+        parts.append(c[..., None] * m[:, :, None, :])
+    return torch.cat(parts, dim=-1)
 
 
 def degrade(x: torch.Tensor, generator: torch.Generator, *, p_blur: float = 0.5) -> torch.Tensor:

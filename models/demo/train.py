@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from models.demo.data import Curriculum, aux_targets, degrade, paired_batch, to_tensor
 from models.demo.motion import PARTNER, make_test_set
+from models.layers import Attention
 
 
 @dataclass(kw_only=True)
@@ -53,6 +54,8 @@ class TrainConfig:
     blur: float = 0.5
     embed_init_scale: float = 0.5
     aux_weight: float = 1.0
+    motion_probe: bool = True  # the probe also predicts the object's motion per patch (`aux_targets`)
+    explicit_attention: bool = True  # softmax(qk)v for training: ~1.35x faster than CPU SDPA at these sizes
     max_minutes: float | None = None
     stop_at: int | None = None  # stop (as if interrupted) after this step; the schedule keeps `steps`
     threads: int = 1
@@ -190,15 +193,16 @@ def init_embeddings(model: nn.Module, scale: float, *, generator: torch.Generato
 class AuxHead(nn.Module):
     """A training-only probe on the last (spatial) block's patch tokens; never saved with the model.
 
-    It predicts, per frame (tubelet) and patch, the object's coverage and its change (`aux_targets`),
-    which teaches the tokens where the object is and whether it is arriving or leaving.
+    It predicts, per frame (tubelet) and patch, the object's coverage, its change and (with `motion`)
+    the object's motion (`aux_targets`), which teaches the tokens where the object is, whether it is
+    arriving or leaving and which way it goes.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, *, motion: bool = True) -> None:
         super().__init__()
         config: Any = model.config
         dim = int(config.embed_dim)
-        self.proj = nn.Linear(dim, 2)
+        self.proj = nn.Linear(dim, 6 if motion else 2)
         self._tokens: torch.Tensor | None = None
         blocks = model.blocks  # the spatial blocks (ViViT FE) or the only blocks (TimeSformer)
         assert isinstance(blocks, nn.ModuleList)
@@ -208,7 +212,7 @@ class AuxHead(nn.Module):
         self._tokens = output[0] if isinstance(output, tuple) else output
 
     def predict(self, batch: int, t_prime: int) -> torch.Tensor:
-        """[B, T', n, 2] from the last forward's tokens, `[B, 1 + T'·n, D]` or `[B·T', 1 + n, D]`."""
+        """[B, T', n, 2 or 6] from the last forward's tokens, `[B, 1 + T'·n, D]` or `[B·T', 1 + n, D]`."""
         assert self._tokens is not None
         tokens = self._tokens[:, 1:]  # drop the cls token(s); both layouts are frame-major
         return self.proj(tokens.reshape(batch, t_prime, -1, tokens.shape[-1]))
@@ -242,7 +246,12 @@ def train(
     ckpt_path = run_dir / "checkpoint.pt"
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-    aux = AuxHead(model)
+    aux = AuxHead(model, motion=cfg.motion_probe)
+    fused_before = [m.fused for m in model.modules() if isinstance(m, Attention)]
+    if cfg.explicit_attention:
+        for module in model.modules():
+            if isinstance(module, Attention):
+                module.fused = False
     opt = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": cfg.weight_decay},
@@ -279,7 +288,7 @@ def train(
             log(f"stopping at step {step}: --max-minutes {cfg.max_minutes} reached")
             break
         d_max = cfg.curriculum.max_difficulty(frac) if not calibrate else cfg.curriculum.start
-        clips, labels, cover = paired_batch(
+        batch = paired_batch(
             cfg.seed,
             step,
             cfg.batch_size,
@@ -288,16 +297,17 @@ def train(
             max_difficulty=d_max,
             patch=spec.patch_size,
         )
-        x = to_tensor(clips, spec.mean, spec.std)
+        x = to_tensor(batch.clips, spec.mean, spec.std)
         if cfg.blur > 0:
             x = degrade(x, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step), p_blur=cfg.blur)
         lr = lr_at(step, frac, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
         logits = model(x).logits
-        loss = F.cross_entropy(logits, torch.from_numpy(labels), label_smoothing=cfg.label_smoothing)
+        loss = F.cross_entropy(logits, torch.from_numpy(batch.labels), label_smoothing=cfg.label_smoothing)
         if cfg.aux_weight > 0:
-            target = aux_targets(torch.from_numpy(cover), spec.tubelet_size)
+            motion = torch.from_numpy(batch.motion) if cfg.motion_probe else None
+            target = aux_targets(torch.from_numpy(batch.cover), spec.tubelet_size, motion)
             loss = loss + cfg.aux_weight * F.mse_loss(aux.predict(target.shape[0], target.shape[1]), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -350,6 +360,10 @@ def train(
                 },
             )
     bar.close()
+    for module, fused in zip(
+        (m for m in model.modules() if isinstance(m, Attention)), fused_before, strict=True
+    ):
+        module.fused = fused
     elapsed = time.perf_counter() - t_start
     return {
         "seed": cfg.seed,
@@ -361,6 +375,10 @@ def train(
         "optimizer": f"AdamW lr {cfg.lr} wd {cfg.weight_decay}, warm-up {cfg.warmup}, cosine",
         "label_smoothing": cfg.label_smoothing,
         "curriculum": asdict(cfg.curriculum),
+        "auxiliary_probe": "coverage, change"
+        + (", motion" if cfg.motion_probe else "")
+        + f" (weight {cfg.aux_weight})",
+        "attention_in_training": "explicit" if cfg.explicit_attention else "fused (SDPA)",
         "val": curve[-1] if curve else {},
         "curve": [[p["step"], p["minutes"], p["val_acc"], p["val_reversal"]] for p in curve],
     }
@@ -379,12 +397,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument(
-        "--time-init-std", type=float, default=0.2, help="std of the re-drawn time embeddings"
-    )
-    parser.add_argument(
         "--embed-init-scale", type=float, default=0.5, help="size of the DCT time/position embeddings at init"
     )
     parser.add_argument("--aux-weight", type=float, default=1.0, help="weight of the coverage probe loss")
+    parser.add_argument(
+        "--no-motion-probe", action="store_true", help="the probe predicts coverage only, not motion"
+    )
     parser.add_argument("--max-minutes", type=float, help="stop (and save) after this much wall time")
     parser.add_argument(
         "--curriculum-ramp", type=float, default=0.5, help="share of the run to reach full difficulty"
@@ -434,6 +452,7 @@ def run(args: argparse.Namespace) -> int:
         runs_dir=args.runs_dir,
         embed_init_scale=args.embed_init_scale,
         aux_weight=args.aux_weight,
+        motion_probe=not args.no_motion_probe,
         max_minutes=args.max_minutes,
         curriculum=Curriculum(start=0.0, ramp=args.curriculum_ramp),
     )

@@ -6,22 +6,47 @@ import numpy as np
 import pytest
 import torch
 
-from models.demo.data import Curriculum, aux_targets, degrade, paired_batch, to_tensor
-from models.demo.motion import PARTNER
+from models.demo.data import Curriculum, aux_targets, degrade, frame_motion, paired_batch, to_tensor
+from models.demo.motion import PARTNER, render_clip
 
 
 def test_paired_batch_reversals_and_partner_labels() -> None:
-    clips, labels, cover = paired_batch(0, 7, 12, num_frames=8, size=32, max_difficulty=1.0)
+    batch = paired_batch(0, 7, 12, num_frames=8, size=32, max_difficulty=1.0)
+    clips, labels, cover, motion = batch.clips, batch.labels, batch.cover, batch.motion
     assert clips.shape == (12, 8, 32, 32, 3) and labels.shape == (12,) and cover.shape == (12, 8, 4, 4)
+    assert motion.shape == (12, 8, 4)
     for i in range(6):
         assert np.array_equal(clips[6 + i], clips[i][::-1])
         assert np.array_equal(cover[6 + i], cover[i][::-1])
+        assert np.array_equal(motion[6 + i], -motion[i][::-1])  # the reversal moves the other way
         assert labels[6 + i] == PARTNER[labels[i]]
     assert cover.min() >= 0.0 and cover.max() <= 1.0 and cover.sum() > 0
-    again, labels_again, _ = paired_batch(0, 7, 12, num_frames=8, size=32, max_difficulty=1.0)
-    assert np.array_equal(clips, again) and np.array_equal(labels, labels_again)
-    other, _, _ = paired_batch(0, 8, 12, num_frames=8, size=32, max_difficulty=1.0)
-    assert not np.array_equal(clips, other)
+    again = paired_batch(0, 7, 12, num_frames=8, size=32, max_difficulty=1.0)
+    assert np.array_equal(clips, again.clips) and np.array_equal(labels, again.labels)
+    other = paired_batch(0, 8, 12, num_frames=8, size=32, max_difficulty=1.0)
+    assert not np.array_equal(clips, other.clips)
+
+
+@pytest.mark.parametrize(
+    ("label", "channel", "sign"),
+    [
+        ("moving_right", 0, 1.0),
+        ("moving_left", 0, -1.0),
+        ("moving_down", 1, 1.0),
+        ("moving_up", 1, -1.0),
+        ("rotating_clockwise", 2, 1.0),
+        ("rotating_counterclockwise", 2, -1.0),
+        ("growing", 3, 1.0),
+        ("shrinking", 3, -1.0),
+    ],
+)
+def test_frame_motion_points_the_way_the_label_says(label: str, channel: int, sign: float) -> None:
+    clip = render_clip(label, 3, num_frames=8, height=32, width=32, difficulty=0.3)
+    m = frame_motion(clip, 32.0)
+    assert m.shape == (8, 4)
+    assert (sign * m[:, channel] > 0.1).all()
+    others = [c for c in range(3) if c != channel]  # position/angle rates of the other kinds stay small
+    assert np.abs(m[:, others]).max() < 0.3
 
 
 def test_curriculum_ramps_to_full_difficulty() -> None:
@@ -58,3 +83,15 @@ def test_aux_targets_coverage_and_change() -> None:
     assert torch.all(t[0, :, 1:, :] == 0)
     paired = aux_targets(cover, tubelet=2)  # tubelets average pairs of frames
     assert paired.shape == (1, 2, 4, 2) and paired[0, 1, 0, 0] == 1.0
+
+
+def test_aux_targets_motion_is_weighted_by_coverage() -> None:
+    cover = torch.zeros(1, 4, 2, 2)
+    cover[0, :, 0, 0] = 1.0
+    cover[0, :, 1, 1] = 0.5
+    motion = torch.tensor([1.0, -1.0, 0.5, 0.0]).expand(1, 4, 4)
+    t = aux_targets(cover, tubelet=1, motion=motion)
+    assert t.shape == (1, 4, 4, 6)
+    assert torch.allclose(t[0, :, 0, 2:], motion[0])  # fully covered patch: the object's motion
+    assert torch.allclose(t[0, :, 3, 2:], 0.5 * motion[0])
+    assert torch.all(t[0, :, 1:3, 2:] == 0)  # patches without the object: no motion

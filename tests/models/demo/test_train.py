@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 import models
+from models.layers import Attention
 from models.demo import train as train_mod
 from models.demo.train import (
     AuxHead,
@@ -38,7 +39,10 @@ def test_aux_head_reads_patch_tokens_of_every_layout() -> None:
         model = models.create_model(name, depth=1)
         aux = AuxHead(model)
         model(torch.zeros(3, 8, 3, 32, 32))
-        assert aux.predict(3, t_prime).shape == (3, t_prime, 16, 2)
+        assert aux.predict(3, t_prime).shape == (3, t_prime, 16, 6)
+        coverage_only = AuxHead(model, motion=False)
+        model(torch.zeros(3, 8, 3, 32, 32))
+        assert coverage_only.predict(3, t_prime).shape == (3, t_prime, 16, 2)
 
 
 def _cfg(tmp_path: Path, steps: int) -> TrainConfig:
@@ -96,6 +100,8 @@ def test_smoke_run_learns_resumes_and_is_deterministic(tmp_path: Path) -> None:
     facts = train(model, _spec(model), interrupted, log=lambda _: None, progress=False)
     assert facts["steps"] == 2 and len(facts["curve"]) == 1
     assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
+    attention = [m for m in model.modules() if isinstance(m, Attention)]
+    assert attention and all(m.fused for m in attention)  # explicit softmax only while training
     log = [json.loads(line) for line in (tmp_path / "smoke" / "log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 2 and 0.0 <= log[-1]["val_acc"] <= 1.0
 
