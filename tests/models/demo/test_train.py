@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 
 import models
-from models.layers import Attention
 from models.demo import train as train_mod
 from models.demo.train import (
     AuxHead,
@@ -20,6 +19,7 @@ from models.demo.train import (
     run_progress,
     train,
 )
+from models.layers import Attention
 
 
 def _spec(model: models.VideoModel) -> InputSpec:
