@@ -10,7 +10,16 @@ from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps
 from models.card import ModelCard
-from models.layers import Attention, GeluApprox, Grid, QkvBias, resample_1d
+from models.layers import (
+    Attention,
+    GeluApprox,
+    Grid,
+    QkvBias,
+    TubeletEmbed,
+    resample_1d,
+    resample_2d,
+    square_side,
+)
 from models.outputs import VideoOutput
 
 
@@ -67,6 +76,29 @@ class VideoConfig:
     def drop_path_rates(self, depth: int | None = None) -> list[float]:
         n = self.depth if depth is None else depth
         return [self.drop_path_rate * i / max(n - 1, 1) for i in range(n)]
+
+    def block_kwargs(self, drop_path: float) -> dict[str, Any]:
+        """The keyword arguments every block of this config takes (bias, norm, GELU, dropout, SDPA)."""
+        return {
+            "qkv_bias": self.qkv_bias,
+            "norm_eps": self.norm_eps,
+            "gelu": self.gelu,
+            "drop": self.drop_rate,
+            "attn_drop": self.attn_drop_rate,
+            "drop_path": drop_path,
+            "fused": self.fused_attn,
+        }
+
+    def tubelet_embed(self) -> TubeletEmbed:
+        """The Conv3d tubelet embedding of this config's input (ViViT, VideoMAE)."""
+        return TubeletEmbed(
+            num_frames=self.num_frames,
+            image_size=self.image_size,
+            patch_size=self.patch_size,
+            tubelet_size=self.tubelet_size,
+            in_chans=self.in_chans,
+            dim=self.embed_dim,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -184,6 +216,16 @@ class VideoModel(nn.Module):
         with torch.no_grad():
             for p in embeddings:
                 nn.init.trunc_normal_(p, std=0.02)
+
+
+def resample_prefixed_2d(sd: dict[str, Tensor], key: str, grid: Grid, *, mode: Any) -> None:
+    """In place: `sd[key]` `[1, 1 + s·s, D]` (cls, then a square patch grid) → `[1, 1 + h·w, D]`."""
+    if key not in sd or sd[key].shape[1] == 1 + grid.patches:
+        return
+    value = sd[key]
+    side = square_side(value.shape[1] - 1, key)
+    patches = resample_2d(value[:, 1:], (side, side), (grid.h, grid.w), mode=mode)
+    sd[key] = torch.cat((value[:, :1], patches), dim=1)
 
 
 def resample_prefixed_1d(sd: dict[str, Tensor], key: str, length: int, *, prefix: int, mode: Any) -> None:

@@ -28,10 +28,10 @@ import torch
 from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps
-from models.base import VideoConfig, VideoModel, default_labels
+from models.base import VideoConfig, VideoModel, default_labels, resample_prefixed_2d
 from models.blocks import BLOCKS, GridBlock
 from models.card import KINETICS_MEAN, KINETICS_STD, ModelCard
-from models.layers import Grid, PatchEmbed, resample_1d, resample_2d, square_side
+from models.layers import Grid, PatchEmbed, resample_1d
 
 TimeSformerAttention = Literal["divided_space_time", "joint_space_time", "space_only"]
 
@@ -78,19 +78,7 @@ class TimeSformer(VideoModel):
         self.pos_drop = nn.Dropout(c.drop_rate)
         block_cls = BLOCKS[c.attention]
         self.blocks = nn.ModuleList(
-            block_cls(
-                d,
-                c.num_heads,
-                c.hidden_dim,
-                qkv_bias=c.qkv_bias,
-                norm_eps=c.norm_eps,
-                gelu=c.gelu,
-                drop=c.drop_rate,
-                attn_drop=c.attn_drop_rate,
-                drop_path=rate,
-                fused=c.fused_attn,
-            )
-            for rate in c.drop_path_rates()
+            block_cls(d, c.num_heads, c.hidden_dim, **c.block_kwargs(rate)) for rate in c.drop_path_rates()
         )
         self.norm = nn.LayerNorm(d, eps=c.norm_eps)
         self.head_drop = nn.Dropout(c.drop_rate)
@@ -152,11 +140,7 @@ class TimeSformer(VideoModel):
         """Resample `pos_embed` (2D grid, nearest) and `time_embed` (nearest) to this model's grid."""
         sd = dict(state_dict)
         grid = self.grid
-        if "pos_embed" in sd and sd["pos_embed"].shape[1] != 1 + grid.patches:
-            pos = sd["pos_embed"]
-            side = square_side(pos.shape[1] - 1, "pos_embed")
-            patch_pos = resample_2d(pos[:, 1:], (side, side), (grid.h, grid.w), mode="nearest")
-            sd["pos_embed"] = torch.cat((pos[:, :1], patch_pos), dim=1)
+        resample_prefixed_2d(sd, "pos_embed", grid, mode="nearest")
         if not self.space_only and "time_embed" in sd:
             sd["time_embed"] = resample_1d(sd["time_embed"], grid.t, mode="nearest")
         return sd

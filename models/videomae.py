@@ -21,7 +21,7 @@ from models.attention_maps import AttentionMaps
 from models.base import VideoConfig, VideoModel, default_labels
 from models.blocks import JointSpaceTimeBlock
 from models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
-from models.layers import QkvBias, TubeletEmbed, sinusoid_table
+from models.layers import QkvBias, sinusoid_table
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,30 +43,11 @@ class VideoMAE(VideoModel):
     def __init__(self, config: VideoMAEConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)
         c, d = config, config.embed_dim
-        self.patch_embed = TubeletEmbed(
-            num_frames=c.num_frames,
-            image_size=c.image_size,
-            patch_size=c.patch_size,
-            tubelet_size=c.tubelet_size,
-            in_chans=c.in_chans,
-            dim=d,
-        )
+        self.patch_embed = c.tubelet_embed()
         self.register_buffer("pos_table", sinusoid_table(c.grid.tokens, d), persistent=False)
         self.pos_drop = nn.Dropout(c.drop_rate)
         self.blocks = nn.ModuleList(
-            JointSpaceTimeBlock(
-                d,
-                c.num_heads,
-                c.hidden_dim,
-                has_cls=False,
-                qkv_bias=c.qkv_bias,
-                norm_eps=c.norm_eps,
-                gelu=c.gelu,
-                drop=c.drop_rate,
-                attn_drop=c.attn_drop_rate,
-                drop_path=rate,
-                fused=c.fused_attn,
-            )
+            JointSpaceTimeBlock(d, c.num_heads, c.hidden_dim, has_cls=False, **c.block_kwargs(rate))
             for rate in c.drop_path_rates()
         )
         self.fc_norm = nn.LayerNorm(d, eps=c.fc_norm_eps)

@@ -23,10 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps, sequence_temporal
-from models.base import VideoConfig, VideoModel, default_labels, resample_prefixed_1d
+from models.base import VideoConfig, VideoModel, default_labels, resample_prefixed_1d, resample_prefixed_2d
 from models.blocks import Block, JointSpaceTimeBlock, SpaceOnlyBlock
 from models.card import ModelCard
-from models.layers import GeluApprox, Grid, TubeletEmbed, resample_2d, resample_3d, square_side
+from models.layers import GeluApprox, Grid, resample_3d, square_side
 
 VIVIT_MEAN = (0.5, 0.5, 0.5)
 VIVIT_STD = (0.5, 0.5, 0.5)
@@ -66,18 +66,6 @@ def _vivit_card(
     )
 
 
-def _block_kwargs(c: ViViTConfig, drop_path: float) -> dict[str, object]:
-    return {
-        "qkv_bias": c.qkv_bias,
-        "norm_eps": c.norm_eps,
-        "gelu": c.gelu,
-        "drop": c.drop_rate,
-        "attn_drop": c.attn_drop_rate,
-        "drop_path": drop_path,
-        "fused": c.fused_attn,
-    }
-
-
 class ViViT(VideoModel):
     """ViViT Model 1: joint attention over `[B, 1 + T'·h·w, D]` tubelet tokens."""
 
@@ -88,19 +76,12 @@ class ViViT(VideoModel):
     def __init__(self, config: ViViTConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)
         c, d = config, config.embed_dim
-        self.patch_embed = TubeletEmbed(
-            num_frames=c.num_frames,
-            image_size=c.image_size,
-            patch_size=c.patch_size,
-            tubelet_size=c.tubelet_size,
-            in_chans=c.in_chans,
-            dim=d,
-        )
+        self.patch_embed = c.tubelet_embed()
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid.tokens, d))
         self.pos_drop = nn.Dropout(c.drop_rate)
         self.blocks = nn.ModuleList(
-            JointSpaceTimeBlock(d, c.num_heads, c.hidden_dim, **_block_kwargs(c, r))  # type: ignore[arg-type]
+            JointSpaceTimeBlock(d, c.num_heads, c.hidden_dim, **c.block_kwargs(r))
             for r in c.drop_path_rates()
         )
         self.norm = nn.LayerNorm(d, eps=c.norm_eps)
@@ -170,28 +151,19 @@ class ViViTFactorised(VideoModel):
     def __init__(self, config: ViViTFactorisedConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)
         c, d = config, config.embed_dim
-        self.patch_embed = TubeletEmbed(
-            num_frames=c.num_frames,
-            image_size=c.image_size,
-            patch_size=c.patch_size,
-            tubelet_size=c.tubelet_size,
-            in_chans=c.in_chans,
-            dim=d,
-        )
+        self.patch_embed = c.tubelet_embed()
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid.patches, d))
         self.pos_drop = nn.Dropout(c.drop_rate)
         rates = c.drop_path_rates(c.depth + c.temporal_depth)
         self.blocks = nn.ModuleList(
-            SpaceOnlyBlock(d, c.num_heads, c.hidden_dim, **_block_kwargs(c, r))  # type: ignore[arg-type]
-            for r in rates[: c.depth]
+            SpaceOnlyBlock(d, c.num_heads, c.hidden_dim, **c.block_kwargs(r)) for r in rates[: c.depth]
         )
         self.spatial_norm = nn.LayerNorm(d, eps=c.norm_eps)
         self.temporal_cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.temporal_pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid.t, d))
         self.temporal_blocks = nn.ModuleList(
-            Block(d, c.num_heads, c.hidden_dim, **_block_kwargs(c, r))  # type: ignore[arg-type]
-            for r in rates[c.depth :]
+            Block(d, c.num_heads, c.hidden_dim, **c.block_kwargs(r)) for r in rates[c.depth :]
         )
         self.norm = nn.LayerNorm(d, eps=c.norm_eps)
         self.head_drop = nn.Dropout(c.drop_rate)
@@ -234,10 +206,6 @@ class ViViTFactorised(VideoModel):
         """Resample the spatial `pos_embed` (bilinear) and `temporal_pos_embed` (linear), cls kept."""
         sd = dict(state_dict)
         grid = self.grid
-        if "pos_embed" in sd and sd["pos_embed"].shape[1] != 1 + grid.patches:
-            pos = sd["pos_embed"]
-            side = square_side(pos.shape[1] - 1, "pos_embed")
-            patch_pos = resample_2d(pos[:, 1:], (side, side), (grid.h, grid.w), mode="bilinear")
-            sd["pos_embed"] = torch.cat((pos[:, :1], patch_pos), dim=1)
+        resample_prefixed_2d(sd, "pos_embed", grid, mode="bilinear")
         resample_prefixed_1d(sd, "temporal_pos_embed", grid.t, prefix=1, mode="linear")
         return sd
