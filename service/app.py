@@ -14,12 +14,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from starlette.types import Scope
 
+from service.api.body_limit import BodyLimit
 from service.api.deps import require_api_key
 from service.api.errors import install_error_handlers
 from service.api.ops import health_router, metrics_router, models_router
+from service.api.predictions import PREFIX as PREDICTIONS_PATH
 from service.api.predictions import router as predictions_router
 from service.api.upload import body_limit
+from service.errors import PayloadTooLarge
 from service.metrics import Metrics
 from service.pipeline import Decoder, Predictor
 from service.registry import ModelRegistry, load_registry
@@ -75,6 +79,17 @@ def _decoder_gauges(state: ServiceState) -> Callable[[], None]:
             seen["replaced"] = replaced
 
     return refresh
+
+
+def _count_rejection(state: ServiceState) -> Callable[[Scope], None]:
+    """Count a prediction request turned away by the body cap before the endpoint ran."""
+
+    def count(scope: Scope) -> None:
+        if scope.get("method") == "POST" and str(scope.get("path", "")).rstrip("/") == PREDICTIONS_PATH:
+            state.metrics.requests.labels(model="unknown", status="413").inc()
+            state.metrics.request_errors.labels(model="unknown", code=PayloadTooLarge.code).inc()
+
+    return count
 
 
 def create_app(
@@ -139,7 +154,9 @@ def create_app(
         description=DESCRIPTION,
         version="1",
         lifespan=lifespan,
-        max_body_size=body_limit(settings.max_upload_bytes),
+    )
+    app.add_middleware(
+        BodyLimit, max_body_size=body_limit(settings.max_upload_bytes), on_reject=_count_rejection(state)
     )
     app.state.service = state
     install_error_handlers(app, settings.retry_after_s)

@@ -25,7 +25,8 @@ from service.schemas import (
     Timings,
 )
 
-router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
+PREFIX = "/v1/predictions"
+router = APIRouter(prefix=PREFIX, tags=["predictions"])
 
 NO_STORE = {"Cache-Control": "no-store"}
 ID_PATH = Path(min_length=1, max_length=64, description="the `id` of a prediction")
@@ -131,7 +132,7 @@ async def create_prediction(
         status = status_for(exc)
         metrics.request_errors.labels(model=label, code=exc.code).inc()
         raise
-    except StarletteHTTPException as exc:  # multipart errors (400) and the body limit (413)
+    except StarletteHTTPException as exc:  # multipart errors (400)
         status = exc.status_code
         raise
     finally:

@@ -1,6 +1,6 @@
 """Reading the uploaded clip from a request: multipart field `file`, or the raw body.
 
-Limits (see docs/security.md): the app's `max_body_size` answers 413 from Content-Length before any
+Limits (see docs/security.md): the app's `BodyLimit` middleware answers 413 from Content-Length before any
 byte is read and counts chunked bodies; here the clip itself is capped at `max_bytes`, multipart is
 limited to one file and a few small fields, and the client's filename is never used.
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import signal
 import socket
@@ -113,15 +114,27 @@ def test_refused_media_get_documented_4xx(server: str, media: Callable[[str], Pa
             "/v1/predictions", content=b"{}", headers={"Content-Type": "application/json"}
         )
         assert wrong_type.status_code == 415
-    # 413 from Content-Length alone, before the body is read (a raw socket: clients refuse to lie)
+    # 413 from Content-Length alone, before the body is read (a raw socket: clients refuse to lie);
+    # answered in the error envelope and counted like any other failed prediction request
+    key = '{model="unknown",status="413"}'
+    before = metric_samples(httpx.get(f"{server}/metrics").text, "vtserve_requests_total").get(key, 0.0)
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(
             b"POST /v1/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\n"
             b"Content-Length: 1000000000000\r\n\r\n" + b"\x00" * 1024
         )
-        head = sock.recv(65536).decode("latin-1")
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, body = reply.decode("latin-1").partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 413"), head[:200]
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
+    after = metric_samples(httpx.get(f"{server}/metrics").text, "vtserve_requests_total").get(key, 0.0)
+    assert after == before + 1
 
 
 def test_concurrent_requests_are_batched_and_all_answered(server: str, media: Callable[[str], Path]) -> None:
