@@ -153,8 +153,11 @@ def read_manifest(bundle_dir: Path) -> Manifest:
 
 
 def write_manifest(bundle_dir: Path, manifest: Manifest) -> Path:
+    """Write `model.json` atomically (a reader sees the old or the new manifest, never half of one)."""
     path = Path(bundle_dir) / MANIFEST_NAME
-    path.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
     return path
 
 

@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from export.manifest import OUTPUT_LOGITS, OUTPUT_SPATIAL, OUTPUT_TEMPORAL, PLAN_NAME, Manifest
+from export.manifest import (
+    OUTPUT_LOGITS,
+    OUTPUT_SPATIAL,
+    OUTPUT_TEMPORAL,
+    PLAN_NAME,
+    Manifest,
+    sha256_file,
+    write_manifest,
+)
 from service.runtimes.base import (
     InputSpec,
     RuntimeOptions,
@@ -43,15 +51,57 @@ def _import_tensorrt() -> Any:
 
 
 def _ensure_engine(bundle_dir: Path, manifest: Manifest, max_batch: int) -> Path:
-    """The engine path, rebuilding the engine when it is missing or does not match this host."""
-    from export import tensorrt_build  # torch-free helpers
+    """The engine path, rebuilding the engine when it is missing or does not match this host.
 
-    plan = bundle_dir / (manifest.tensorrt.file if manifest.tensorrt else PLAN_NAME)
-    if plan.is_file() and manifest.tensorrt is not None and tensorrt_build.engine_matches(manifest.tensorrt):
+    A rebuilt engine is checked against onnxruntime like at export, then replaces `model.plan` and the
+    bundle's `model.json` is rewritten (engine facts, parity, file hash), so the next start loads it as
+    is: without that, the changed plan would fail the bundle's file check on every later start.
+    """
+    from export import tensorrt_build  # torch-free helpers
+    from export.parity import check_tensorrt_parity, describe_failure
+
+    old = manifest.tensorrt
+    plan = bundle_dir / (old.file if old else PLAN_NAME)
+    if plan.is_file() and old is not None and tensorrt_build.engine_matches(old):
         return plan
     log.warning("TensorRT engine %s is missing or was built elsewhere; rebuilding it", plan)
-    precision = manifest.tensorrt.precision if manifest.tensorrt else "fp16"
-    tensorrt_build.build_engine(bundle_dir / "model.onnx", plan, max_batch=max_batch, precision=precision)
+    precision = old.precision if old else "fp16"
+    fresh = plan.with_name(plan.name + ".rebuilding")
+    try:
+        info = tensorrt_build.build_engine(
+            bundle_dir / "model.onnx",
+            fresh,
+            precision=precision,
+            min_batch=old.min_batch if old else 1,
+            opt_batch=min(old.opt_batch, max_batch) if old else None,
+            max_batch=max_batch,
+        )
+        parity = check_tensorrt_parity(
+            bundle_dir / "model.onnx", fresh, precision=precision, batches=sorted({1, min(3, max_batch)})
+        )
+        if not parity.passed:
+            raise RuntimeError(
+                f"the rebuilt TensorRT engine does not match onnxruntime: {describe_failure(parity)}"
+            )
+        fresh.replace(plan)
+    except OSError as exc:
+        raise RuntimeError(
+            f"cannot rebuild the TensorRT engine in {bundle_dir} ({exc}); mount the bundle writable, or "
+            "export it on this GPU model with `vtserve export ... --format tensorrt`"
+        ) from exc
+    finally:
+        fresh.unlink(missing_ok=True)
+    updated = manifest.model_copy(
+        update={
+            "tensorrt": info.model_copy(update={"file": plan.name, "parity": parity}),
+            "files": {**manifest.files, plan.name: sha256_file(plan)},
+            "versions": {**manifest.versions, "tensorrt": info.tensorrt_version},
+        }
+    )
+    write_manifest(bundle_dir, updated)
+    log.info(
+        "rebuilt %s for %s (TensorRT %s); model.json updated", plan, info.gpu_name, info.tensorrt_version
+    )
     return plan
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,66 @@ if __name__ == "__main__":
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _stand_in_engine(monkeypatch: pytest.MonkeyPatch, *, parity_passes: bool) -> list[Path]:
+    """Replace TensorRT itself (not installable here) by stand-ins that write a fake plan, so that the
+    runtime's own bookkeeping around a rebuild is what runs for real."""
+    from export import parity, tensorrt_build
+    from export.manifest import ParityReport, TensorRTInfo
+
+    built: list[Path] = []
+
+    def build_engine(onnx_path: Path, plan_path: Path, **kw: object) -> TensorRTInfo:
+        Path(plan_path).write_bytes(b"engine for this GPU")
+        built.append(Path(plan_path))
+        return TensorRTInfo(
+            tensorrt_version="10.99",
+            gpu_name="Stand-in GPU",
+            compute_capability="9.0",
+            precision="fp16",
+            min_batch=1,
+            opt_batch=2,
+            max_batch=int(kw["max_batch"]),  # type: ignore[call-overload]
+        )
+
+    report = ParityReport(
+        reference="onnxruntime", candidate="tensorrt", tolerance=0.05, passed=parity_passes, cases=[]
+    )
+    monkeypatch.setattr(tensorrt_build, "engine_matches", lambda info, device=0: False)
+    monkeypatch.setattr(tensorrt_build, "build_engine", build_engine)
+    monkeypatch.setattr(parity, "check_tensorrt_parity", lambda *a, **kw: report)
+    return built
+
+
+def test_rebuilt_tensorrt_engine_is_recorded_in_the_bundle(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from export.manifest import verify_files
+    from service.runtimes.tensorrt_runtime import _ensure_engine
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    (bundle / "model.plan").write_bytes(b"engine from another GPU")
+    built = _stand_in_engine(monkeypatch, parity_passes=True)
+    plan = _ensure_engine(bundle, read_manifest(bundle), max_batch=4)
+    assert plan.read_bytes() == b"engine for this GPU" and len(built) == 1
+    manifest = read_manifest(bundle)
+    assert manifest.tensorrt is not None and manifest.tensorrt.gpu_name == "Stand-in GPU"
+    assert manifest.tensorrt.parity is not None and manifest.versions["tensorrt"] == "10.99"
+    assert verify_files(bundle, manifest) == []  # the next start passes the bundle's file check
+    assert sorted(p.name for p in bundle.iterdir() if ".rebuilding" in p.name or p.suffix == ".tmp") == []
+
+
+def test_rebuilt_tensorrt_engine_that_fails_parity_is_not_kept(
+    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.runtimes.tensorrt_runtime import _ensure_engine
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    before = (bundle / "model.json").read_text()
+    _stand_in_engine(monkeypatch, parity_passes=False)
+    with pytest.raises(RuntimeError, match="does not match onnxruntime"):
+        _ensure_engine(bundle, read_manifest(bundle), max_batch=4)
+    assert not (bundle / "model.plan").exists() and (bundle / "model.json").read_text() == before
