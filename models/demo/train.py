@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from models.demo.data import Curriculum, aux_targets, degrade, paired_batch, to_tensor
 from models.demo.motion import PARTNER, make_test_set
+from models.demo.recipe import AuxHead, init_embeddings
 from models.layers import Attention
 
 
@@ -41,7 +42,7 @@ class TrainConfig:
     steps: int | None = None
     minutes: float = 50.0
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 1.5e-3
     min_lr_ratio: float = 0.02
     weight_decay: float = 0.05
     warmup: int = 200
@@ -115,107 +116,6 @@ def accuracy_and_reversal(
     rev = predict(model, x[paired].flip(1)).argmax(1).numpy()
     partner = np.asarray(PARTNER)[labels[paired]]
     return {"acc": float((pred == labels).mean()), "reversal": float((rev == partner).mean())}
-
-
-def _dct_basis(n: int) -> torch.Tensor:
-    """[n, n-1]: cos(pi k (i + 1/2) / n) for k = 1..n-1 (k = 1 is a ramp over the n positions)."""
-    i = torch.arange(n, dtype=torch.float32)
-    k = torch.arange(1, n, dtype=torch.float32)
-    return torch.cos(math.pi * k[None, :] * (i[:, None] + 0.5) / n)
-
-
-def _embed_along(
-    basis: torch.Tensor, dim: int, scale: float, generator: torch.Generator | None
-) -> torch.Tensor:
-    """`scale * basis @ U.T` with U random orthonormal [dim, K], plus trunc-normal(0.02)-sized noise."""
-    directions, _ = torch.linalg.qr(torch.randn(dim, basis.shape[1], generator=generator))
-    return scale * basis @ directions.T + 0.02 * torch.randn(basis.shape[0], dim, generator=generator)
-
-
-def init_like_big_vision(model: nn.Module) -> None:
-    """Re-initialise the weights as the JAX ViT / scenic code does: xavier-uniform Linear layers, a
-    lecun-normal patch/tubelet projection, a zero head.
-
-    The PyTorch ports' trunc_normal(0.02) gives every Linear a gain of ~0.2 at width 96, so at init the
-    cls token is a constant plus a few percent of input-dependent signal and a small model on `motion`
-    sits at chance for thousands of steps (our first runs). xavier-uniform keeps the gain near 1.
-    """
-    head = getattr(model, "head", None)
-    with torch.no_grad():
-        for module in model.modules():
-            if module is head and isinstance(module, nn.Linear):
-                nn.init.zeros_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Conv2d | nn.Conv3d):
-                fan_in = module.weight[0].numel()
-                nn.init.trunc_normal_(module.weight, std=1.0 / math.sqrt(fan_in))
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-
-
-def init_embeddings(model: nn.Module, scale: float, *, generator: torch.Generator | None = None) -> None:
-    """Re-draw the time and position embeddings as DCT bases along random directions.
-
-    With the usual trunc_normal(0.02) embeddings a fresh model is nearly blind to frame order and to
-    patch position: temporal attention is uniform, pooling averages everything, and on `motion` the
-    loss sits at ln 11, then at "axis known, direction unknown" (training-notes.md; our first runs here
-    learned growing/fading — global statistics — but confused every moving and rotating class).
-    Frame t gets `scale * sum_k cos(pi k (t + 1/2) / T) u_k` (k = 1 is a ramp over the clip) and patch
-    (y, x) the same over rows plus over columns, so `content x time` and `content x position` products,
-    which tell moving left from right and a clip from its reversal, are available from the first
-    step. `scale` 0.5 is comparable to the patch embeddings at init. cls slots are left as they are.
-    """
-    if scale <= 0:
-        return
-    with torch.no_grad():
-        for name in ("time_embed", "temporal_pos_embed"):
-            param = getattr(model, name, None)
-            if isinstance(param, nn.Parameter):
-                offset = 1 if name == "temporal_pos_embed" else 0
-                n = param.shape[1] - offset
-                if n > 1:
-                    param[0, offset:] = _embed_along(_dct_basis(n), param.shape[2], scale, generator)
-        pos = getattr(model, "pos_embed", None)
-        if isinstance(pos, nn.Parameter):
-            n = pos.shape[1] - 1
-            side = math.isqrt(n)
-            if side * side == n and side > 1:
-                b = _dct_basis(side)  # [side, side-1]
-                rows = b[:, None, :].expand(side, side, side - 1).reshape(n, side - 1)
-                cols = b[None, :, :].expand(side, side, side - 1).reshape(n, side - 1)
-                pos[0, 1:] = _embed_along(torch.cat([rows, cols], dim=1), pos.shape[2], scale, generator)
-
-
-class AuxHead(nn.Module):
-    """A training-only probe on the last (spatial) block's patch tokens; never saved with the model.
-
-    It predicts, per frame (tubelet) and patch, the object's coverage, its change and (with `motion`)
-    the object's motion (`aux_targets`), which teaches the tokens where the object is, whether it is
-    arriving or leaving and which way it goes.
-    """
-
-    def __init__(self, model: nn.Module, *, motion: bool = True) -> None:
-        super().__init__()
-        config: Any = model.config
-        dim = int(config.embed_dim)
-        self.proj = nn.Linear(dim, 6 if motion else 2)
-        self._tokens: torch.Tensor | None = None
-        blocks = model.blocks  # the spatial blocks (ViViT FE) or the only blocks (TimeSformer)
-        assert isinstance(blocks, nn.ModuleList)
-        blocks[-1].register_forward_hook(self._keep)
-
-    def _keep(self, _module: nn.Module, _inputs: Any, output: Any) -> None:
-        self._tokens = output[0] if isinstance(output, tuple) else output
-
-    def predict(self, batch: int, t_prime: int) -> torch.Tensor:
-        """[B, T', n, 2 or 6] from the last forward's tokens, `[B, 1 + T'·n, D]` or `[B·T', 1 + n, D]`."""
-        assert self._tokens is not None
-        tokens = self._tokens[:, 1:]  # drop the cls token(s); both layouts are frame-major
-        return self.proj(tokens.reshape(batch, t_prime, -1, tokens.shape[-1]))
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -394,7 +294,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="number of optimiser steps (overrides --minutes)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=1.5e-3)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument(
         "--embed-init-scale", type=float, default=0.5, help="size of the DCT time/position embeddings at init"

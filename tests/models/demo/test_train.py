@@ -10,15 +10,8 @@ import torch
 
 import models
 from models.demo import train as train_mod
-from models.demo.train import (
-    AuxHead,
-    InputSpec,
-    TrainConfig,
-    init_embeddings,
-    lr_at,
-    run_progress,
-    train,
-)
+from models.demo.recipe import AuxHead, init_embeddings
+from models.demo.train import InputSpec, TrainConfig, lr_at, run_progress, train
 from models.layers import Attention
 
 
@@ -37,11 +30,12 @@ def _spec(model: models.VideoModel) -> InputSpec:
 def test_aux_head_reads_patch_tokens_of_every_layout() -> None:
     for name, t_prime in (("motion-timesformer", 8), ("motion-vivit", 4), ("motion-space-only", 8)):
         model = models.create_model(name, depth=1)
+        size = model.card.image_size
         aux = AuxHead(model)
-        model(torch.zeros(3, 8, 3, 32, 32))
-        assert aux.predict(3, t_prime).shape == (3, t_prime, 16, 6)
+        model(torch.zeros(3, 8, 3, size, size))
+        assert aux.predict(3, t_prime).shape == (3, t_prime, 16, 6)  # a 4x4 patch grid in every model
         coverage_only = AuxHead(model, motion=False)
-        model(torch.zeros(3, 8, 3, 32, 32))
+        model(torch.zeros(3, 8, 3, size, size))
         assert coverage_only.predict(3, t_prime).shape == (3, t_prime, 16, 2)
 
 
