@@ -25,10 +25,24 @@ def _app(rejected: list[str]) -> FastAPI:
     async def echo(request: Request) -> dict[str, int]:
         return {"bytes": len(await request.body())}
 
+    @app.post("/form")
+    async def form(request: Request) -> dict[str, int]:
+        async with request.form() as parsed:
+            upload = parsed["file"]
+            assert not isinstance(upload, str)
+            return {"bytes": len(await upload.read())}
+
     return app
 
 
-def _call(app: FastAPI, chunks: list[bytes], headers: list[tuple[bytes, bytes]]) -> tuple[int, Any, int]:
+def _call(
+    app: FastAPI,
+    chunks: list[bytes],
+    headers: list[tuple[bytes, bytes]],
+    *,
+    path: str = "/echo",
+    content_type: bytes = b"application/octet-stream",
+) -> tuple[int, Any, int]:
     """Drive the ASGI app directly (a client would not send a false Content-Length); returns
     (status, JSON body, how many body chunks the app pulled)."""
     scope: Scope = {
@@ -37,11 +51,11 @@ def _call(app: FastAPI, chunks: list[bytes], headers: list[tuple[bytes, bytes]])
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/echo",
-        "raw_path": b"/echo",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"test"), (b"content-type", b"application/octet-stream"), *headers],
+        "headers": [(b"host", b"test"), (b"content-type", content_type), *headers],
         "client": ("127.0.0.1", 1),
         "server": ("test", 80),
     }
@@ -87,3 +101,15 @@ def test_bodies_within_the_cap_pass() -> None:
     assert (status, body, rejected) == (200, {"bytes": 100}, [])
     status, body, _ = _call(_app(rejected), [b"x" * 60, b"x" * 40], [])
     assert (status, body) == (200, {"bytes": 100})
+
+
+def test_chunked_multipart_over_the_cap_fails_while_parsing() -> None:
+    head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="c.mp4"\r\n\r\n'
+    parts = [head, b"x" * 60, b"x" * 60, b"\r\n--b--\r\n"]
+    kind = b"multipart/form-data; boundary=b"
+    status, body, _ = _call(_app([]), parts, [], path="/form", content_type=kind)
+    assert status == 413 and body["error"]["code"] == "payload_too_large"
+    status, body, _ = _call(
+        _app([]), [head, b"x" * 20, b"\r\n--b--\r\n"], [], path="/form", content_type=kind
+    )
+    assert (status, body) == (200, {"bytes": 20})
