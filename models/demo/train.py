@@ -29,10 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from models.base import VideoModel
+from models.card import ModelCard
 from models.demo.data import Curriculum, aux_targets, degrade, paired_batch, to_tensor
 from models.demo.motion import PARTNER, make_test_set
 from models.demo.recipe import AuxHead, init_embeddings
-from models.layers import Attention
 
 
 @dataclass(kw_only=True)
@@ -71,6 +72,18 @@ class InputSpec:
     std: tuple[float, float, float]
     patch_size: int = 8
     tubelet_size: int = 1
+
+    @classmethod
+    def from_card(cls, card: ModelCard) -> InputSpec:
+        """The input a model's card describes (what training renders and normalises)."""
+        return cls(
+            num_frames=card.num_frames,
+            image_size=card.image_size,
+            mean=card.mean,
+            std=card.std,
+            patch_size=card.patch_size,
+            tubelet_size=card.tubelet_size,
+        )
 
 
 Logger = Callable[[str], None]
@@ -130,7 +143,7 @@ def _past(t_start: float, max_minutes: float | None) -> bool:
 
 
 def train(
-    model: nn.Module,
+    model: VideoModel,
     spec: InputSpec,
     cfg: TrainConfig,
     *,
@@ -147,11 +160,8 @@ def train(
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
     aux = AuxHead(model, motion=cfg.motion_probe)
-    fused_before = [m.fused for m in model.modules() if isinstance(m, Attention)]
     if cfg.explicit_attention:
-        for module in model.modules():
-            if isinstance(module, Attention):
-                module.fused = False
+        model.set_fused_attn(False)  # back to the config's choice before returning
     opt = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": cfg.weight_decay},
@@ -260,10 +270,7 @@ def train(
                 },
             )
     bar.close()
-    for module, fused in zip(
-        (m for m in model.modules() if isinstance(m, Attention)), fused_before, strict=True
-    ):
-        module.fused = fused
+    model.set_fused_attn(model.config.fused_attn)
     elapsed = time.perf_counter() - t_start
     return {
         "seed": cfg.seed,
@@ -329,15 +336,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     torch.manual_seed(args.seed)
     model = models.create_model(args.model)
-    card = model.card
-    spec = InputSpec(
-        num_frames=card.num_frames,
-        image_size=card.image_size,
-        mean=card.mean,
-        std=card.std,
-        patch_size=card.patch_size,
-        tubelet_size=card.tubelet_size,
-    )
+    spec = InputSpec.from_card(model.card)
     name = Path(args.out).name if args.out is not None else args.model
     cfg = TrainConfig(
         name=name,

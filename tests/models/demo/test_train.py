@@ -16,15 +16,7 @@ from models.layers import Attention
 
 
 def _spec(model: models.VideoModel) -> InputSpec:
-    card = model.card
-    return InputSpec(
-        num_frames=card.num_frames,
-        image_size=card.image_size,
-        mean=card.mean,
-        std=card.std,
-        patch_size=card.patch_size,
-        tubelet_size=card.tubelet_size,
-    )
+    return InputSpec.from_card(model.card)
 
 
 def test_aux_head_reads_patch_tokens_of_every_layout() -> None:
