@@ -9,6 +9,7 @@ exported bundle) run exactly the same weights.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,6 @@ def prepare(name: str, work_dir: Path, *, max_batch: int = 16, attention: bool =
     """
     import models
     from export.bundle import export_model
-    from export.manifest import MANIFEST_NAME
 
     name, shipped = resolve(name)
     model, label = build_model(name)
@@ -74,19 +74,18 @@ def prepare(name: str, work_dir: Path, *, max_batch: int = 16, attention: bool =
         models.save_pretrained(model, weights_dir)
     repository = work_dir / "repository"
     repository.mkdir(parents=True, exist_ok=True)
-    stamp = repository / f".{served}.stamp"
-    key = f"{folder_digest(Path(weights_dir))} max_batch={max_batch} attention={attention}"
-    fresh = (repository / served / MANIFEST_NAME).is_file() and stamp.is_file() and stamp.read_text() == key
-    if not fresh:
-        export_model(
+    export_unless_current(
+        repository / served,
+        f"{folder_digest(Path(weights_dir))} max_batch={max_batch} attention={attention}",
+        lambda: export_model(
             model,
             repository / served,
             max_batch=max_batch,
             attention=attention,
             check_parity=True,
             source=str(weights_dir),
-        )
-        stamp.write_text(key)
+        ),
+    )
     card = model.card
     return PreparedModel(
         name=served,
@@ -97,6 +96,21 @@ def prepare(name: str, work_dir: Path, *, max_batch: int = 16, attention: bool =
         image_size=card.image_size,
         gflop_per_clip=flops_per_clip(model) / 1e9,
     )
+
+
+def export_unless_current(bundle: Path, key: str, export: Callable[[], object]) -> None:
+    """Run `export` (which writes `bundle`) unless `bundle` was already exported for `key`.
+
+    A stamp file beside the bundle records the key (weights digest and export options), so repeated
+    benchmark runs do not pay for the export, and changed weights or options are exported again.
+    """
+    from export.manifest import MANIFEST_NAME
+
+    stamp = bundle.with_name(f".{bundle.name}.stamp")
+    if (bundle / MANIFEST_NAME).is_file() and stamp.is_file() and stamp.read_text() == key:
+        return
+    export()
+    stamp.write_text(key)
 
 
 def folder_digest(folder: Path) -> str:

@@ -84,7 +84,7 @@ def measure_model(
     import numpy as np
     import torch
 
-    from bench.bundles import build_model, flops_per_clip
+    from bench.bundles import build_model, export_unless_current, flops_per_clip
     from export.bundle import export_model
     from export.ort_session import open_session, random_video, run_session
     from export.wrapper import BundleGraph, available_outputs
@@ -95,11 +95,13 @@ def measure_model(
     gflop_logits = flops_per_clip(model, attention=False) / 1e9
     log(f"{label}: {gflop:.2f} GFLOP/clip with attention outputs ({gflop_logits:.2f} logits only); exporting")
     bundle = workdir / name
-    key = f"{label} max_batch={max(batches)} {_weights_key(name)}"
-    stamp = workdir / f".{name}.stamp"
-    if not ((bundle / "model.onnx").is_file() and stamp.is_file() and stamp.read_text() == key):
-        export_model(model, bundle, max_batch=max(batches), attention=True, check_parity=False, source=label)
-        stamp.write_text(key)
+    export_unless_current(
+        bundle,
+        f"{label} max_batch={max(batches)} {_weights_key(name)}",
+        lambda: export_model(
+            model, bundle, max_batch=max(batches), attention=True, check_parity=False, source=label
+        ),
+    )
     session = open_session(bundle / "model.onnx")
     provider = session.get_providers()[0]
     names = available_outputs(model, card.num_frames, card.image_size, True)

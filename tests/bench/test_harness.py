@@ -160,3 +160,23 @@ def test_cli_parses_modes() -> None:
     assert parser.parse_args([]).mode == "all"
     args = parser.parse_args(["e2e", "--duration", "5", "--concurrency", "1,2"])
     assert (args.mode, args.duration, args.concurrency) == ("e2e", 5.0, "1,2")
+
+
+def test_bundles_are_exported_again_only_when_the_key_changes(tmp_path: Path) -> None:
+    from bench.bundles import export_unless_current
+
+    bundle = tmp_path / "model"
+    exports: list[str] = []
+
+    def export(tag: str) -> None:
+        bundle.mkdir(exist_ok=True)
+        (bundle / "model.json").write_text("{}")
+        exports.append(tag)
+
+    export_unless_current(bundle, "weights-a", lambda: export("first"))
+    export_unless_current(bundle, "weights-a", lambda: export("again"))
+    assert exports == ["first"]
+    export_unless_current(bundle, "weights-b", lambda: export("new weights"))
+    (bundle / "model.json").unlink()
+    export_unless_current(bundle, "weights-b", lambda: export("manifest gone"))
+    assert exports == ["first", "new weights", "manifest gone"]
