@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +66,9 @@ def test_build_prediction_per_temporal_token(tiny_bundle: Path, tubelet: int) ->
     spatial = np.random.default_rng(0).random((tokens, 4, 4)).astype(np.float32)
     logits = np.array([0.0, 3.0, 1.0, -1.0, 0.5], dtype=np.float32)
     timings = Timings(upload=1, decode=2, queue=3, inference=4, postprocess=0, total=10)
-    p = build_prediction(
-        _Model(manifest),  # type: ignore[arg-type]
-        _clip(frames),
-        logits,
-        temporal,
-        spatial,
-        k=2,
-        attention=True,
-        timings=timings,
-    )
+    model: Any = _Model(manifest)  # the two fields of LoadedModel that build_prediction reads
+    predict = partial(build_prediction, model, _clip(frames), logits, temporal, spatial, timings=timings)
+    p = predict(k=2, attention=True)
     assert [label for label, _ in p.labels] == [manifest.labels[1], manifest.labels[2]]
     assert p.importance is not None and len(p.importance) == tokens
     assert abs(sum(p.importance) - 1.0) < 1e-9 and max(p.importance) == p.importance[0]
@@ -83,14 +77,5 @@ def test_build_prediction_per_temporal_token(tiny_bundle: Path, tubelet: int) ->
     assert [int(f[0, 0, 0]) for f in p.frames] == ([0, 1, 2, 3] if tubelet == 1 else [1, 3])
     assert p.token_timestamps == pytest.approx([0.0, 0.1, 0.2, 0.3] if tubelet == 1 else [0.05, 0.25])
     assert p.clip.rotation == 90 and p.clip.stream == 1 and p.clip.frame_indices == (0, 2, 4, 6)
-    without = build_prediction(
-        _Model(manifest),  # type: ignore[arg-type]
-        _clip(frames),
-        logits,
-        temporal,
-        spatial,
-        k=1,
-        attention=False,
-        timings=timings,
-    )
+    without = predict(k=1, attention=False)
     assert without.importance is None and without.temporal is None and without.spatial is None
