@@ -15,7 +15,6 @@ Run: ``.venv/bin/python -m bench.fuzz_decode --iterations 3000 [--seed 0] [--out
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import random
 import time
@@ -28,7 +27,7 @@ import av
 import av.video.stream
 import numpy as np
 
-from service.decoding import DecodeLimits, DecodeRequest, decode_clip, probe
+from service.decoding import DecodeLimits, DecodeRequest, decode_clip
 from service.errors import ServiceError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,9 +142,7 @@ class FuzzReport:
 
 
 def run_one(data: bytes) -> str:
-    """Probe and decode one input; return the outcome ("decoded" or an error code). Re-raises findings."""
-    with contextlib.suppress(ServiceError):
-        probe(data, LIMITS)
+    """Decode one input; return the outcome ("decoded" or an error code). Re-raises findings."""
     try:
         clip = decode_clip(data, REQUEST, LIMITS)
     except ServiceError as error:

@@ -1,7 +1,7 @@
 """The raw pipeline limit: the service's decoder pool and runtime+batcher driven in-process, no HTTP.
 
 The same components `vtserve serve` builds (`DecoderPool` from `service.app.default_decoder`, the model
-through `service.registry.load_model`: bundle → runtime → warm-up → dynamic batcher), the same settings
+through `service.loading.load_model`: bundle → runtime → warm-up → dynamic batcher), the same settings
 and the same clips; `concurrency` coroutines each decode a clip in the pool and submit its frames to the
 batcher, back to back, for `duration_s`. Its throughput is the ceiling the service is measured against:
 what is lost over it is the cost of HTTP, multipart parsing, JSON and the event loop.
@@ -106,7 +106,8 @@ def measure(
 ) -> list[LimitResult]:
     """Build pool + model from `Settings` as the service does, warm up on every clip, then drive."""
     from service.app import default_decoder
-    from service.registry import load_model, resolve_bundle
+    from service.bundles import resolve_bundle
+    from service.loading import load_model
     from service.settings import Settings
 
     settings = Settings(

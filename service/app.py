@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from starlette.types import Scope
@@ -23,17 +22,21 @@ from service.api.ops import health_router, metrics_router, models_router
 from service.api.predictions import PREFIX as PREDICTIONS_PATH
 from service.api.predictions import router as predictions_router
 from service.api.upload import body_limit
+from service.decoding.protocol import Decoder
 from service.errors import PayloadTooLarge
+from service.loaded_models import LoadedModels
+from service.loading import load_models
 from service.metrics import Metrics
-from service.pipeline import Decoder, Predictor
-from service.registry import ModelRegistry, load_registry
+from service.pipeline import Predictor
 from service.settings import Settings
 from service.state import ServiceState
+from service.web import web_router
 
 log = logging.getLogger(__name__)
 
-DecoderFactory = Callable[[Settings], Any]
-RegistryFactory = Callable[[Settings, Metrics], ModelRegistry]
+DecoderFactory = Callable[[Settings], Decoder]
+ModelsFactory = Callable[[Settings, Metrics], LoadedModels]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 DESCRIPTION = """
 Action recognition on video clips with video transformers. POST a clip, get labels and the temporal
@@ -42,10 +45,10 @@ attention; fetch an attention heatmap as PNG. Errors are JSON `{"error": {"code"
 """
 
 
-def default_decoder(settings: Settings) -> Any:
+def default_decoder(settings: Settings) -> Decoder:
     """The hardened decoder pool (worker processes with resource limits and a timeout)."""
-    from service.decoding import DecodeLimits
     from service.decoding.pool import DecoderPool
+    from service.decoding.types import DecodeLimits
 
     limits = DecodeLimits(
         max_bytes=settings.max_upload_bytes,
@@ -63,24 +66,6 @@ def default_decoder(settings: Settings) -> Any:
     )
 
 
-def _decoder_gauges(state: ServiceState) -> Callable[[], None]:
-    seen = {"replaced": 0}
-
-    def refresh() -> None:
-        pool = state.decoder
-        if pool is None:
-            return
-        alive = getattr(pool, "alive_workers", None)
-        if isinstance(alive, int):
-            state.metrics.decoder_workers_alive.set(alive)
-        replaced = getattr(pool, "replaced", None)
-        if isinstance(replaced, int) and replaced > seen["replaced"]:
-            state.metrics.decoder_restarts.inc(replaced - seen["replaced"])
-            seen["replaced"] = replaced
-
-    return refresh
-
-
 def _count_rejection(state: ServiceState) -> Callable[[Scope], None]:
     """Count a prediction request turned away by the body cap before the endpoint ran."""
 
@@ -92,68 +77,78 @@ def _count_rejection(state: ServiceState) -> Callable[[Scope], None]:
     return count
 
 
-def create_app(
-    settings: Settings,
-    *,
-    metrics: Metrics | None = None,
-    decoder_factory: DecoderFactory = default_decoder,
-    registry_factory: RegistryFactory = load_registry,
-    load_in_background: bool = True,
-) -> FastAPI:
-    """Build the app. The factories let tests and tools substitute how models and the decoder are made."""
-    state = ServiceState.create(settings, metrics)
-    state.extras["refresh_gauges"] = _decoder_gauges(state)
+async def _load(state: ServiceState, decoder: Decoder, models_factory: ModelsFactory) -> None:
+    """Load the models and make the state ready; on failure log it and mark the state failed."""
+    settings = state.settings
 
-    def load_models() -> None:
-        registry = registry_factory(settings, state.metrics)
+    def load() -> None:
+        models = models_factory(settings, state.metrics)
         state.predictor = Predictor(
-            registry,
-            state.decoder,
+            models,
+            decoder,
             metrics=state.metrics,
             max_in_progress=settings.max_queue,
             inference_timeout_s=settings.request_timeout_s,
         )
         state.ready = True
-        log.info("ready: %s (default %s)", ", ".join(registry.names()), registry.default)
+        log.info("ready: %s (default %s)", ", ".join(models.names()), models.default)
 
-    async def load_safely() -> None:
-        try:
-            await asyncio.to_thread(load_models)
-        except Exception:
-            state.load_failed = True
-            log.exception("loading the models failed; the service stays unready")
+    try:
+        await asyncio.to_thread(load)
+    except Exception:
+        state.load_failed = True
+        log.exception("loading the models failed; the service stays unready")
 
+
+async def _stop(state: ServiceState, decoder: Decoder, loading: asyncio.Task[None] | None) -> None:
+    """Refuse new work, wait for loading, drain the batchers, then stop the decoder."""
+    state.begin_drain()
+    if loading is not None:
+        await loading
+    if state.predictor is not None:
+        timeout_s = state.settings.graceful_timeout_s
+        await asyncio.to_thread(state.predictor.models.close, drain=True, timeout_s=timeout_s)
+    await asyncio.to_thread(decoder.close)
+    state.ready = False
+    log.info("stopped")
+
+
+def _lifespan(
+    state: ServiceState, decoder_factory: DecoderFactory, models_factory: ModelsFactory, background: bool
+) -> Lifespan:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        decoder: Decoder = await asyncio.to_thread(decoder_factory, settings)
+        decoder = await asyncio.to_thread(decoder_factory, state.settings)
         state.decoder = decoder
         loading: asyncio.Task[None] | None = None
-        if load_in_background:
-            loading = asyncio.create_task(load_safely())
+        if background:
+            loading = asyncio.create_task(_load(state, decoder, models_factory))
         else:
-            await load_safely()
+            await _load(state, decoder, models_factory)
         try:
             yield
         finally:
-            state.begin_drain()
-            if loading is not None:
-                await loading
-            if state.predictor is not None:
-                await asyncio.to_thread(
-                    state.predictor.registry.close, drain=True, timeout_s=settings.graceful_timeout_s
-                )
-            close = getattr(decoder, "close", None)
-            if callable(close):
-                await asyncio.to_thread(close)
-            state.ready = False
-            log.info("stopped")
+            await _stop(state, decoder, loading)
 
+    return lifespan
+
+
+def create_app(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    decoder_factory: DecoderFactory = default_decoder,
+    models_factory: ModelsFactory = load_models,
+    load_in_background: bool = True,
+) -> FastAPI:
+    """Build the app. The factories let tests and tools substitute how models and the decoder are made."""
+    state = ServiceState.create(settings, metrics)
     app = FastAPI(
         title="vtserve",
         summary="Video transformers for action recognition, with temporal attention",
         description=DESCRIPTION,
         version="1",
-        lifespan=lifespan,
+        lifespan=_lifespan(state, decoder_factory, models_factory, load_in_background),
     )
     app.add_middleware(
         BodyLimit, max_body_size=body_limit(settings.max_upload_bytes), on_reject=_count_rejection(state)
@@ -166,4 +161,5 @@ def create_app(
     app.include_router(health_router)
     if settings.metrics_enabled:
         app.include_router(metrics_router)
+    app.include_router(web_router(settings))  # the page at `/` (service/web/); off with web_ui=false
     return app

@@ -5,11 +5,18 @@ Two threads joined by bounded queues, so preparation overlaps inference:
     submit() ──► incoming ──► [collector: collect_batch + np.stack] ──► prepared (1 slot)
                                                                    ──► [inference: runtime.infer] ──► futures
 
-`collect_batch` (the collection step) is a pure function of a queue and a clock. Admission control is a
-counter checked and incremented under a lock with no `await` in between: past `max_queue` clips admitted
-and not yet answered, `submit` raises `Overloaded` at once. Every admitted clip's future resolves: with
-its outputs, or with `InferenceFailed` when its batch failed (only that batch's requests fail; the loop
-goes on), or with `NotReady` when the batcher is closed without draining.
+`collect_batch` (the collection step) is a pure function of a queue and a clock.
+
+Admission is not decided here: `service.admission.Admission` caps the requests each model has in progress,
+before their uploads are read, and a request submits one clip. `incoming` is nevertheless bounded, at
+`capacity` clips: a request that gave up waiting (`InferenceTimeout`) gives its admission slot back while
+its clip still waits here, so with a runtime that hangs the queue could otherwise grow without end. When it
+is full `submit` refuses at once with `Overloaded`, without blocking. One slot beyond `capacity` is kept for
+the stop sentinel, so `close` never blocks either.
+
+Every clip `submit` accepts has a future that resolves: with its outputs, or with `InferenceFailed` when its
+batch failed (only that batch's requests fail; the loop goes on), or with `NotReady` when the batcher is
+closed without draining. A caller that stops waiting cancels its future; the clip is then skipped.
 """
 
 from __future__ import annotations
@@ -115,7 +122,7 @@ class Batcher:
         model: str,
         max_batch_size: int,
         max_wait_s: float,
-        max_queue: int,
+        capacity: int,
         metrics: Metrics | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
@@ -124,10 +131,12 @@ class Batcher:
         self.model = model
         self.max_batch_size = min(max_batch_size, runtime_max) if runtime_max else max_batch_size
         self.max_wait_s = max_wait_s
-        self.max_queue = max_queue
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
         self._metrics = metrics
         self._clock = clock
-        self._incoming: queue.SimpleQueue[BatchItem | None] = queue.SimpleQueue()
+        self._incoming: queue.Queue[BatchItem | None] = queue.Queue(maxsize=capacity + 1)  # + the sentinel
         self._prepared: queue.Queue[PreparedBatch | None] = queue.Queue(maxsize=1)
         self._lock = threading.Lock()
         self._pending = 0
@@ -139,7 +148,7 @@ class Batcher:
 
     @property
     def depth(self) -> int:
-        """Clips admitted and not yet answered (queued, being prepared, or in inference)."""
+        """Clips accepted and not yet answered (queued, being prepared, or in inference)."""
         return self._pending
 
     def start(self) -> None:
@@ -147,28 +156,29 @@ class Batcher:
             thread.start()
 
     def submit(self, frames: NDArray[np.uint8]) -> concurrent.futures.Future[ItemResult]:
-        """Admit one clip `[T, H, W, 3]` or raise `Overloaded` / `NotReady` at once (never blocks)."""
+        """Queue one clip `[T, H, W, 3]`, or raise `NotReady` (closed) / `Overloaded` (`capacity` clips
+        already waiting) at once; never blocks."""
+        future: concurrent.futures.Future[ItemResult] = concurrent.futures.Future()
         with self._lock:
             if self._closed:
                 raise NotReady("the model is shutting down; retry later")
-            if self._pending >= self.max_queue:
-                raise Overloaded(f"model {self.model!r} has {self._pending} clips queued; retry later")
+            if self._incoming.qsize() >= self.capacity:
+                raise Overloaded(f"model {self.model!r} has {self.capacity} clips waiting; retry later")
+            self._incoming.put_nowait(BatchItem(frames=frames, future=future, enqueued_at=self._clock()))
             self._pending += 1
             self._set_depth(self._pending)
-        future: concurrent.futures.Future[ItemResult] = concurrent.futures.Future()
         future.add_done_callback(self._on_done)
-        self._incoming.put(BatchItem(frames=frames, future=future, enqueued_at=self._clock()))
         return future
 
     def close(self, *, drain: bool = True, timeout_s: float | None = None) -> None:
-        """Stop admitting; with `drain`, answer everything already admitted, then stop the threads."""
+        """Stop accepting; with `drain`, answer everything already accepted, then stop the threads."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
         if not drain:
             self._fail_queued(NotReady("the server shut down before this request was processed"))
-        self._incoming.put(None)
+        self._incoming.put_nowait(None)  # room is kept for it: at most `capacity` clips are queued
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout_s)

@@ -79,6 +79,14 @@ class Metrics:
             "Decoder worker processes replaced after a crash or timeout.",
             registry=r,
         )
+        self._decoder_replaced = 0  # the decoder's replacement count already added to decoder_restarts
+
+    def observe_decoder(self, *, alive_workers: int, replaced_total: int) -> None:
+        """Set the decoder gauges from the pool's counts (its replacements are counted since it started)."""
+        self.decoder_workers_alive.set(alive_workers)
+        if replaced_total > self._decoder_replaced:
+            self.decoder_restarts.inc(replaced_total - self._decoder_replaced)
+            self._decoder_replaced = replaced_total
 
     def observe_stage(self, model: str, stage: str, seconds: float) -> None:
         self.stage_duration.labels(model=model, stage=stage).observe(max(seconds, 0.0))

@@ -1,24 +1,26 @@
-"""One prediction, end to end and transport-free: admit → decode → batch → postprocess.
+"""One prediction, end to end and transport-free: decode → batch → postprocess.
 
-Used by the HTTP routes and by `vtserve predict` alike. Decoding runs in the decoder pool (worker
-processes), inference on the model's batcher thread; the event loop only awaits.
+Used by the HTTP routes and by `vtserve predict` alike. The route admits the request first
+(`Predictor.admission`, the one admission point), then `Predictor.run` decodes the upload in the decoder
+pool (worker processes), runs the clip on the model's batcher thread (`Predictor.infer`) and turns the
+outputs into a `Prediction`; the event loop only awaits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from service.decoding.types import DecodedClip, DecodeRequest
-from service.errors import InferenceTimeout, Overloaded, VideoDecodeError
+from service.admission import Admission
+from service.batching import ItemResult
+from service.decoding.protocol import Decoder
+from service.decoding.types import DecodedClip
+from service.errors import InferenceTimeout, VideoDecodeError
+from service.loaded_models import LoadedModel, LoadedModels
 from service.metrics import Metrics
 from service.postprocess import (
     frame_importance,
@@ -28,35 +30,9 @@ from service.postprocess import (
     token_timestamps,
     top_k,
 )
-from service.registry import LoadedModel, ModelRegistry
+from service.schemas import ClipInfo, Timings
 
-
-class Decoder(Protocol):
-    async def decode(self, data: bytes, request: DecodeRequest) -> DecodedClip: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClipSummary:
-    duration_s: float
-    fps: float
-    width: int
-    height: int
-    rotation: int
-    stream: int
-    frame_indices: tuple[int, ...]
-    timestamps_s: tuple[float, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Timings:
-    """Milliseconds."""
-
-    upload: float
-    decode: float
-    queue: float
-    inference: float
-    postprocess: float
-    total: float
+MS = 1000.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +42,7 @@ class Prediction:
     model: str
     version: str
     labels: tuple[tuple[str, float], ...]
-    clip: ClipSummary
+    clip: ClipInfo
     temporal: NDArray[np.float64] | None  # [T', T'], rows sum to 1
     importance: tuple[float, ...] | None  # [T'], sums to 1
     token_timestamps: tuple[float, ...]
@@ -75,36 +51,8 @@ class Prediction:
     timings_ms: Timings
 
 
-class Admission:
-    """Caps requests in progress per model (uploading, decoding, queued or in inference).
-
-    `admit` checks and increments under a lock, with no `await` in between, so the cap cannot race.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._counts: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def admit(self, model: str) -> Iterator[None]:
-        with self._lock:
-            count = self._counts.get(model, 0)
-            if count >= self._limit:
-                raise Overloaded(f"model {model!r} is at capacity ({self._limit} requests); retry later")
-            self._counts[model] = count + 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._counts[model] -= 1
-
-    def count(self, model: str) -> int:
-        return self._counts.get(model, 0)
-
-
-def summarise_clip(clip: DecodedClip) -> ClipSummary:
-    return ClipSummary(
+def summarise_clip(clip: DecodedClip) -> ClipInfo:
+    return ClipInfo(
         duration_s=float(clip.duration_s),
         fps=float(clip.fps),
         width=int(clip.width),
@@ -148,22 +96,45 @@ def build_prediction(
 
 
 class Predictor:
-    """Runs predictions against a model registry and a decoder, recording metrics."""
+    """Runs predictions against the loaded models and a decoder, recording metrics.
+
+    `admission` caps requests in progress per model (callers hold a slot around `run`); `decode` and
+    `infer` are the two stages `run` chains, usable on their own (a transport that receives decoded
+    clips calls `infer` directly).
+    """
 
     def __init__(
         self,
-        registry: ModelRegistry,
+        models: LoadedModels,
         decoder: Decoder,
         *,
         metrics: Metrics | None = None,
         max_in_progress: int = 64,
         inference_timeout_s: float = 120.0,
     ) -> None:
-        self.registry = registry
+        self.models = models
         self.decoder = decoder
         self.metrics = metrics
         self.admission = Admission(max_in_progress)
         self.inference_timeout_s = inference_timeout_s
+
+    async def decode(self, model: LoadedModel, data: bytes) -> DecodedClip:
+        """Decode an upload as `model` needs it (counting decode failures by code)."""
+        try:
+            return await self.decoder.decode(data, model.decode_request)
+        except VideoDecodeError as exc:
+            if self.metrics is not None:
+                self.metrics.decode_failures.labels(code=exc.code).inc()
+            raise
+
+    async def infer(self, model: LoadedModel, frames: NDArray[np.uint8]) -> ItemResult:
+        """One decoded clip `[T, H, W, 3]` through `model`'s batcher; `InferenceTimeout` past the limit."""
+        future = model.batcher.submit(frames)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.inference_timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise InferenceTimeout() from None
 
     async def run(
         self,
@@ -178,28 +149,12 @@ class Predictor:
         """Decode `data` and classify it with `model` (the caller holds an admission slot)."""
         started = time.perf_counter() if started is None else started
         t0 = time.perf_counter()
-        try:
-            clip = await self.decoder.decode(data, model.decode_request)
-        except VideoDecodeError as exc:
-            if self.metrics is not None:
-                self.metrics.decode_failures.labels(code=exc.code).inc()
-            raise
+        clip = await self.decode(model, data)
         decode_s = time.perf_counter() - t0
-        future = model.batcher.submit(clip.frames)
-        try:
-            result = await asyncio.wait_for(asyncio.wrap_future(future), self.inference_timeout_s)
-        except TimeoutError:
-            future.cancel()
-            raise InferenceTimeout() from None
+        result = await self.infer(model, clip.frames)
         t1 = time.perf_counter()
-        ms = 1000.0
-        partial = Timings(
-            upload=upload_s * ms,
-            decode=decode_s * ms,
-            queue=result.queue_s * ms,
-            inference=result.inference_s * ms,
-            postprocess=0.0,
-            total=0.0,
+        timings = Timings(
+            decode=decode_s * MS, queue=result.queue_s * MS, inference=result.inference_s * MS, total=0.0
         )
         prediction = build_prediction(
             model,
@@ -209,24 +164,21 @@ class Predictor:
             result.spatial,
             k=k,
             attention=attention,
-            timings=partial,
+            timings=timings,
         )
         t2 = time.perf_counter()
-        timings = Timings(
-            upload=partial.upload,
-            decode=partial.decode,
-            queue=partial.queue,
-            inference=partial.inference,
-            postprocess=(t2 - t1) * ms,
-            total=(t2 - started) * ms,
+        self._observe_stages(
+            model.name,
+            upload=upload_s,
+            decode=decode_s,
+            queue=result.queue_s,
+            inference=result.inference_s,
+            postprocess=t2 - t1,
         )
+        total = timings.model_copy(update={"total": (t2 - started) * MS})
+        return replace(prediction, timings_ms=total)
+
+    def _observe_stages(self, model: str, **seconds: float) -> None:
         if self.metrics is not None:
-            for stage, seconds in (
-                ("upload", upload_s),
-                ("decode", decode_s),
-                ("queue", result.queue_s),
-                ("inference", result.inference_s),
-                ("postprocess", t2 - t1),
-            ):
-                self.metrics.observe_stage(model.name, stage, seconds)
-        return replace(prediction, timings_ms=timings)
+            for stage, value in seconds.items():
+                self.metrics.observe_stage(model, stage, value)

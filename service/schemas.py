@@ -30,14 +30,18 @@ class ModelRef(_Body):
 
 
 class ClipInfo(_Body):
+    """The decoded clip as the answer describes it (also what a stored result keeps)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     duration_s: float
     fps: float
     width: int = Field(description="as displayed (after rotation)")
     height: int = Field(description="as displayed (after rotation)")
     rotation: int = Field(description="clockwise degrees applied to make the picture upright")
     stream: int = Field(description="index of the video stream used")
-    frame_indices: list[int] = Field(description="the sampled frames, in presentation order")
-    timestamps_s: list[float] = Field(description="their timestamps, seconds from the first frame")
+    frame_indices: tuple[int, ...] = Field(description="the sampled frames, in presentation order")
+    timestamps_s: tuple[float, ...] = Field(description="their timestamps, seconds from the first frame")
 
 
 class AttentionInfo(_Body):
@@ -54,6 +58,10 @@ class Links(_Body):
 
 
 class Timings(_Body):
+    """Milliseconds per stage of one prediction, and in all."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     decode: float
     queue: float
     inference: float

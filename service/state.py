@@ -1,10 +1,11 @@
-"""What one app instance holds while it runs: settings, metrics, results, and (once loaded) the models."""
+"""What one app instance holds while it runs: settings, metrics, results, the decoder and (once loaded) the
+predictor over the models."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from service.decoding.protocol import Decoder
 from service.errors import NotReady
 from service.metrics import Metrics
 from service.pipeline import Prediction, Predictor
@@ -17,12 +18,11 @@ class ServiceState:
     settings: Settings
     metrics: Metrics
     store: ResultStore[Prediction]
-    predictor: Predictor | None = None
-    decoder: Any = None
+    decoder: Decoder | None = None  # set by the lifespan once the decoder pool runs
+    predictor: Predictor | None = None  # set once the models are loaded and warmed up
     ready: bool = False
     draining: bool = False
     load_failed: bool = False
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, metrics: Metrics | None = None) -> ServiceState:
@@ -43,3 +43,10 @@ class ServiceState:
             message = "model loading failed; see the server log" if self.load_failed else None
             raise NotReady(message)
         return self.predictor
+
+    def refresh_gauges(self) -> None:
+        """Bring the decoder-worker gauges up to date (called before `/metrics` renders)."""
+        if self.decoder is not None:
+            self.metrics.observe_decoder(
+                alive_workers=self.decoder.alive_workers, replaced_total=self.decoder.replaced
+            )

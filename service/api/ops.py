@@ -7,8 +7,8 @@ from fastapi import APIRouter, Response
 from service.api.deps import StateDep
 from service.api.errors import error_responses
 from service.errors import NotReady
+from service.loaded_models import LoadedModel
 from service.metrics import METRICS_CONTENT_TYPE
-from service.registry import LoadedModel
 from service.schemas import HealthResponse, InputInfo, ModelInfo, ModelsResponse, ReadyResponse, SamplingInfo
 
 health_router = APIRouter(tags=["operations"])
@@ -36,7 +36,7 @@ async def healthz(state: StateDep) -> HealthResponse:
 )
 async def readyz(state: StateDep) -> ReadyResponse:
     predictor = state.require_ready()
-    return ReadyResponse(status="ready", models=predictor.registry.names())
+    return ReadyResponse(status="ready", models=predictor.models.names())
 
 
 def model_info(model: LoadedModel) -> ModelInfo:
@@ -75,9 +75,8 @@ def model_info(model: LoadedModel) -> ModelInfo:
     responses=error_responses(401, 503),
 )
 async def list_models(state: StateDep) -> ModelsResponse:
-    predictor = state.require_ready()
-    registry = predictor.registry
-    return ModelsResponse(default=registry.default, models=[model_info(m) for m in registry])
+    models = state.require_ready().models
+    return ModelsResponse(default=models.default, models=[model_info(m) for m in models])
 
 
 @metrics_router.get(
@@ -87,7 +86,5 @@ async def list_models(state: StateDep) -> ModelsResponse:
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 async def metrics(state: StateDep) -> Response:
-    refresh = state.extras.get("refresh_gauges")
-    if callable(refresh):
-        refresh()
+    state.refresh_gauges()
     return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)

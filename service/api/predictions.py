@@ -15,15 +15,7 @@ from service.api.upload import read_upload
 from service.errors import InvalidRequest, ResultNotFound, ServiceError
 from service.heatmap import render_frame, render_grid
 from service.pipeline import Prediction
-from service.schemas import (
-    AttentionInfo,
-    ClipInfo,
-    LabelScore,
-    Links,
-    ModelRef,
-    PredictionResponse,
-    Timings,
-)
+from service.schemas import AttentionInfo, LabelScore, Links, ModelRef, PredictionResponse
 
 PREFIX = "/v1/predictions"
 router = APIRouter(prefix=PREFIX, tags=["predictions"])
@@ -69,24 +61,14 @@ def to_response(result_id: str, p: Prediction) -> PredictionResponse:
             temporal=p.temporal.tolist(),
             timestamps_s=list(p.token_timestamps),
         )
-    t = p.timings_ms
     return PredictionResponse(
         id=result_id,
         model=ModelRef(name=p.model, version=p.version),
         labels=[LabelScore(label=label, score=min(max(score, 0.0), 1.0)) for label, score in p.labels],
-        clip=ClipInfo(
-            duration_s=p.clip.duration_s,
-            fps=p.clip.fps,
-            width=p.clip.width,
-            height=p.clip.height,
-            rotation=p.clip.rotation,
-            stream=p.clip.stream,
-            frame_indices=list(p.clip.frame_indices),
-            timestamps_s=list(p.clip.timestamps_s),
-        ),
+        clip=p.clip,
         attention=attention,
         links=links_for(result_id),
-        timings_ms=Timings(decode=t.decode, queue=t.queue, inference=t.inference, total=t.total),
+        timings_ms=p.timings_ms,
     )
 
 
@@ -114,7 +96,7 @@ async def create_prediction(
     metrics.inflight.inc()
     try:
         predictor = state.require_ready()
-        loaded = predictor.registry.get(model)
+        loaded = predictor.models.get(model)
         label = loaded.name
         with predictor.admission.admit(loaded.name):
             data = await read_upload(request, state.settings.max_upload_bytes)

@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from service.app import default_decoder
     from service.heatmap import render_grid
+    from service.loading import load_models
     from service.pipeline import Predictor
-    from service.registry import load_registry
 
     settings = settings_from_args(args, models=[args.model], warmup=False, decoder_workers=1)
     configure_logging(settings.log_level if args.log_level else "warning")
@@ -48,17 +48,17 @@ def run(args: argparse.Namespace) -> int:
     if len(data) > settings.max_upload_bytes:
         say(f"error: {args.clip} exceeds max_upload_bytes={settings.max_upload_bytes}", err=True)
         return 2
-    registry = load_registry(settings, None)
+    models = load_models(settings, None)
     decoder = default_decoder(settings)
     try:
-        predictor = Predictor(registry, decoder, inference_timeout_s=settings.request_timeout_s)
+        predictor = Predictor(models, decoder, inference_timeout_s=settings.request_timeout_s)
         try:
-            prediction = asyncio.run(predictor.run(registry.get(), data, k=args.top_k))
+            prediction = asyncio.run(predictor.run(models.get(), data, k=args.top_k))
         except ServiceError as exc:
             say(f"error: {exc.code}: {exc.message}", err=True)
             return 1
     finally:
-        registry.close(drain=True)
+        models.close(drain=True)
         decoder.close()
     heatmap = None
     if not args.no_heatmap:

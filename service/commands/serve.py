@@ -64,7 +64,7 @@ def create_app_from_config() -> object:
 
 
 def _run_workers(settings: Settings) -> int:
-    from service.registry import configured_names, resolve_bundle
+    from service.bundles import configured_names, resolve_bundle
 
     for name in configured_names(settings):  # export shipped models once, before the workers race
         resolve_bundle(name, settings)

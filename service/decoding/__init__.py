@@ -2,17 +2,18 @@
 
 Public API (others code against these names):
 
-* :class:`DecodeRequest`, :class:`DecodeLimits`, :class:`DecodedClip`, :class:`ProbeResult`,
-  :class:`SamplingPlan` — frozen value types;
-* :func:`decode_clip` / :func:`decode_clips` — pure, synchronous, in-process decoding;
-* :func:`probe` — what a clip is (container, chosen stream, size, rotation, fps, packet scan);
+* :class:`DecodeRequest`, :class:`DecodeLimits`, :class:`DecodedClip`, :class:`SamplingPlan` — frozen
+  value types;
+* :func:`decode_clips` — pure, synchronous, in-process decoding of a request's clip plan (``num_clips``
+  clips × ``crops`` crops) from one demux pass; :func:`decode_clip` is the same for a one-clip request;
 * :func:`plan_uniform`, :func:`plan_stride`, :func:`plan_frames`, :func:`plan_clips` — sampling plans;
-* :class:`DecoderPool` — decoding in resource-limited worker processes with a wall-clock timeout.
+* :class:`Decoder` — what the service needs from a decoder; :class:`DecoderPool` implements it: decoding
+  in resource-limited worker processes with a wall-clock timeout.
 """
 
 from service.decoding.decoder import decode_clip, decode_clips
 from service.decoding.pool import DecoderPool
-from service.decoding.probe import probe
+from service.decoding.protocol import Decoder
 from service.decoding.sampling import plan_clips, plan_frames, plan_stride, plan_uniform
 from service.decoding.types import (
     DEFAULT_CONTAINERS,
@@ -20,7 +21,6 @@ from service.decoding.types import (
     DecodeLimits,
     DecodeRequest,
     PacketScan,
-    ProbeResult,
     SamplingPlan,
 )
 
@@ -29,9 +29,9 @@ __all__ = [
     "DecodeLimits",
     "DecodeRequest",
     "DecodedClip",
+    "Decoder",
     "DecoderPool",
     "PacketScan",
-    "ProbeResult",
     "SamplingPlan",
     "decode_clip",
     "decode_clips",
@@ -39,5 +39,4 @@ __all__ = [
     "plan_frames",
     "plan_stride",
     "plan_uniform",
-    "probe",
 ]

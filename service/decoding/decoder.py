@@ -46,7 +46,7 @@ from service.decoding.container import (
     select_video_stream,
     stream_fps,
 )
-from service.decoding.sampling import plan_frames
+from service.decoding.sampling import plan_clips
 from service.decoding.transform import (
     aspect_ratio,
     crop_into,
@@ -349,22 +349,23 @@ def _check_budget(opened: _Opened, plans: Sequence[SamplingPlan], limits: Decode
 
 
 def decode_clip(data: bytes, request: DecodeRequest, limits: DecodeLimits) -> DecodedClip:
-    """Decode the frames of clip ``request.clip_index`` of ``data``; pure, synchronous, in-process.
+    """Decode a one-clip request (``num_clips == 1``): :func:`decode_clips` and its only clip.
 
-    Raises only :class:`~service.errors.ServiceError` subclasses for bad input.
+    Pure, synchronous, in-process; raises only :class:`~service.errors.ServiceError` subclasses for bad
+    input. This is what a decoder worker runs for every upload.
     """
-    return decode_clips(data, request, limits, clip_indices=(request.clip_index,))[0]
+    if request.num_clips != 1:
+        raise ValueError(f"decode_clip takes a one-clip request, got num_clips={request.num_clips}")
+    (clip,) = decode_clips(data, request, limits)
+    return clip
 
 
-def decode_clips(
-    data: bytes,
-    request: DecodeRequest,
-    limits: DecodeLimits,
-    clip_indices: Sequence[int] | None = None,
-) -> tuple[DecodedClip, ...]:
-    """Decode several clips of one upload (all ``request.num_clips`` by default) with one scan.
+def decode_clips(data: bytes, request: DecodeRequest, limits: DecodeLimits) -> tuple[DecodedClip, ...]:
+    """Every clip of ``request``'s clip plan (``sampling.plan_clips``: ``num_clips`` clips over the video,
+    each with ``crops`` crops), from one demux pass.
 
-    Each clip is decoded by its own forward pass over the held packets (clips may overlap).
+    The frame budget is checked for all clips together before any is decoded; each clip is then decoded
+    by its own forward pass over the held packets (clips may overlap).
     """
     try:
         opened = _open_and_scan(data, limits)
@@ -373,8 +374,7 @@ def decode_clips(
     except _DECODE_ERRORS as exc:
         raise Undecodable() from exc
     try:
-        ks = range(request.num_clips) if clip_indices is None else clip_indices
-        plans = [plan_frames(request, opened.times, opened.fps, k) for k in ks]
+        plans = plan_clips(request, opened.times, opened.fps)
         _check_budget(opened, plans, limits)
         _configure_decoder(opened.chosen.stream, limits)
         clips: list[DecodedClip] = []

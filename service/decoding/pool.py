@@ -1,5 +1,7 @@
 """``DecoderPool``: decoding in resource-limited worker processes with a wall-clock timeout.
 
+It implements the service's :class:`~service.decoding.protocol.Decoder`.
+
 Each worker is a process (``forkserver`` context, preloaded with the decoder; never plain ``fork``, since
 the service runs threads and an event loop) connected by a pipe. A request borrows an idle worker, sends
 ``(kind, bytes, request)`` and waits for the reply at most ``timeout_s``:
@@ -28,9 +30,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import cast
 
-from service.decoding.types import DecodedClip, DecodeLimits, DecodeRequest, ProbeResult
+from service.decoding.types import DecodedClip, DecodeLimits, DecodeRequest
 from service.decoding.worker import JobKind, worker_main
 from service.errors import DecoderCrashed, DecodeTimeout, ServiceError
 
@@ -61,8 +63,8 @@ class DecoderPool:
 
     ``memory_mb`` is the address space each worker may grow by beyond its idle size (``RLIMIT_AS``),
     ``cpu_s`` the CPU seconds one request may use (``RLIMIT_CPU``), ``timeout_s`` the wall-clock limit
-    of one request. ``decode``/``decode_clips``/``probe`` are awaitable (they wait in a thread, never on
-    the event loop); ``decode_blocking`` serves command-line tools.
+    of one request. ``decode`` is awaitable (it waits in a thread, never on the event loop);
+    ``decode_blocking`` serves command-line tools.
     """
 
     def __init__(
@@ -181,7 +183,7 @@ class DecoderPool:
             return None
         return self._spawn()
 
-    def _run(self, kind: JobKind, data: bytes, request: DecodeRequest | None) -> Any:
+    def _run(self, kind: JobKind, data: bytes, request: DecodeRequest | None) -> object:
         if self._closed:
             raise DecoderCrashed("the decoder pool is closed")
         worker = self._borrow()
@@ -199,43 +201,25 @@ class DecoderPool:
             raise DecoderCrashed() from exc
         self._idle.put(worker)
         if reply[0] == "ok":
-            return reply[1]
+            result: object = reply[1]
+            return result
         _, error, detail = reply
         if detail:
             logger.error("unexpected error in decoder worker %d:\n%s", worker.pid, detail)
         raise error
 
     def decode_blocking(self, data: bytes, request: DecodeRequest) -> DecodedClip:
-        """Decode one clip in a worker, blocking the calling thread."""
-        result: DecodedClip = self._run("clip", data, request)
-        return result
-
-    def decode_clips_blocking(self, data: bytes, request: DecodeRequest) -> tuple[DecodedClip, ...]:
-        """Decode all ``request.num_clips`` clips of one upload in a worker, blocking."""
-        result: tuple[DecodedClip, ...] = self._run("clips", data, request)
-        return result
-
-    def probe_blocking(self, data: bytes) -> ProbeResult:
-        result: ProbeResult = self._run("probe", data, None)
-        return result
+        """Decode a one-clip request in a worker (``decoder.decode_clip``), blocking the calling thread."""
+        return cast(DecodedClip, self._run("clip", data, request))
 
     async def decode(self, data: bytes, request: DecodeRequest) -> DecodedClip:
-        """Decode one clip in a worker without blocking the event loop."""
+        """Decode a one-clip request in a worker without blocking the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.decode_blocking, data, request)
 
-    async def decode_clips(self, data: bytes, request: DecodeRequest) -> tuple[DecodedClip, ...]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.decode_clips_blocking, data, request)
-
-    async def probe(self, data: bytes) -> ProbeResult:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.probe_blocking, data)
-
     def ping(self) -> int:
         """Round-trip to one worker; returns its pid (health checks, tests)."""
-        pid: int = self._run("ping", b"", None)
-        return pid
+        return cast(int, self._run("ping", b"", None))
 
     # --- shutdown ----------------------------------------------------------------------------------
 

@@ -74,15 +74,20 @@ def plan_stride(
 
 
 def plan_indices(
-    request: DecodeRequest, frame_count: int, fps: float, clip_index: int | None = None
+    request: DecodeRequest, frame_count: int, fps: float, clip_index: int = 0
 ) -> tuple[int, ...]:
-    """The indices ``request`` asks for on a clip of ``frame_count`` frames at ``fps``."""
-    k = request.clip_index if clip_index is None else clip_index
+    """Clip ``clip_index`` of ``request``'s plan on a video of ``frame_count`` frames at ``fps``."""
     if request.policy == "uniform":
-        return plan_uniform(frame_count, request.num_frames, k, request.num_clips)
+        return plan_uniform(frame_count, request.num_frames, clip_index, request.num_clips)
     assert request.frame_stride is not None  # enforced by DecodeRequest
     return plan_stride(
-        frame_count, request.num_frames, request.frame_stride, fps, request.target_fps, k, request.num_clips
+        frame_count,
+        request.num_frames,
+        request.frame_stride,
+        fps,
+        request.target_fps,
+        clip_index,
+        request.num_clips,
     )
 
 
@@ -90,9 +95,9 @@ def plan_frames(
     request: DecodeRequest,
     frame_times_s: Sequence[float],
     fps: float,
-    clip_index: int | None = None,
+    clip_index: int = 0,
 ) -> SamplingPlan:
-    """The plan for one clip over a timeline of frame times (seconds, sorted, one per frame).
+    """The plan for clip ``clip_index`` over a timeline of frame times (seconds, sorted, one per frame).
 
     Timestamps in the plan are relative to the first frame.
     """

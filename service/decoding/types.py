@@ -1,4 +1,4 @@
-"""Value types of the decoding package: requests, limits, probe results and decoded clips.
+"""Value types of the decoding package: requests, limits, the packet scan and decoded clips.
 
 All are frozen keyword-only dataclasses: they cross process boundaries (pickled to decoder workers and
 back) and must not be mutated once built. Validation happens in ``__post_init__`` so that a bad request
@@ -35,8 +35,8 @@ class DecodeRequest:
     * ``short_side``: frames are resized so their shorter side (as displayed) is this many pixels.
     * ``crop_size``: square crop taken after the resize; ``crop_size <= short_side``.
     * ``crops``: 1 = centre crop; 3 = three crops along the long side (start, centre, end).
-    * ``clip_index`` / ``num_clips``: the clip of a ``num_clips``-clip plan over the video (multi-view
-      testing, timelines); the default is one clip covering the video.
+    * ``num_clips``: how many clips the clip plan spreads over the video (``sampling.plan_clips``); with
+      ``crops`` this makes the ``num_clips × crops`` views of multi-view testing. The default is one clip.
     """
 
     num_frames: int
@@ -46,7 +46,6 @@ class DecodeRequest:
     short_side: int = 224
     crop_size: int = 224
     crops: Literal[1, 3] = 1
-    clip_index: int = 0
     num_clips: int = 1
 
     def __post_init__(self) -> None:
@@ -68,8 +67,6 @@ class DecodeRequest:
             raise ValueError(f"crops must be 1 or 3, got {self.crops}")
         if not 1 <= self.num_clips <= 64:
             raise ValueError(f"num_clips must be in [1, 64], got {self.num_clips}")
-        if not 0 <= self.clip_index < self.num_clips:
-            raise ValueError(f"clip_index must be in [0, num_clips={self.num_clips}), got {self.clip_index}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -133,37 +130,6 @@ class PacketScan:
     @property
     def keyframe_count(self) -> int:
         return sum(self.keyframe)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ProbeResult:
-    """What a clip is, without decoding more than its first frame.
-
-    ``width``/``height`` are as displayed (rotation and sample aspect ratio applied); ``coded_width``/
-    ``coded_height`` as stored. ``rotation`` is the clockwise rotation in degrees (0, 90, 180, 270) that
-    makes the stored picture upright, read from the first frame's display matrix. ``stream_selection``
-    says how the stream was chosen (``"best"``: FFmpeg's ``av_find_best_stream``; ``"largest"``: the most
-    pixels, used when FFmpeg's choice is unusable; ``"only"``: the file has one video stream).
-    """
-
-    container: str
-    stream_index: int
-    stream_selection: Literal["only", "best", "largest"]
-    video_stream_count: int
-    codec: str
-    pix_fmt: str | None
-    coded_width: int
-    coded_height: int
-    width: int
-    height: int
-    rotation: int
-    fps: float
-    duration_s: float
-    frame_count: int
-    keyframe_count: int
-    start_s: float
-    bit_depth: int | None
-    color_range: str | None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -25,14 +25,13 @@ import resource
 import signal
 import traceback
 from multiprocessing.connection import Connection
-from typing import Any, Literal
+from typing import Literal
 
-from service.decoding.decoder import decode_clip, decode_clips
-from service.decoding.probe import probe
-from service.decoding.types import DecodeLimits, DecodeRequest
+from service.decoding.decoder import decode_clip
+from service.decoding.types import DecodedClip, DecodeLimits, DecodeRequest
 from service.errors import ServiceError, Undecodable
 
-JobKind = Literal["clip", "clips", "probe", "ping"]
+JobKind = Literal["clip", "ping"]
 
 _M_ARENA_MAX = -8  # glibc mallopt parameter
 
@@ -89,19 +88,17 @@ def set_cpu_budget(cpu_s: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
-def run_job(kind: JobKind, data: bytes, request: DecodeRequest | None, limits: DecodeLimits) -> Any:
-    """One job, in-process (the worker loop's body; also handy for tests)."""
+def run_job(
+    kind: JobKind, data: bytes, request: DecodeRequest | None, limits: DecodeLimits
+) -> DecodedClip | int:
+    """One job, in-process (the worker loop's body): ``"clip"`` decodes, ``"ping"`` answers the pid."""
     if kind == "ping":
         return os.getpid()
-    if kind == "probe":
-        return probe(data, limits)
+    if kind != "clip":
+        raise ValueError(f"unknown job kind {kind!r}")
     if request is None:
-        raise ValueError(f"job {kind!r} needs a request")
-    if kind == "clip":
-        return decode_clip(data, request, limits)
-    if kind == "clips":
-        return decode_clips(data, request, limits)
-    raise ValueError(f"unknown job kind {kind!r}")
+        raise ValueError("a clip job needs a request")
+    return decode_clip(data, request, limits)
 
 
 def worker_main(conn: Connection, limits: DecodeLimits, memory_mb: int, cpu_s: int) -> None:
@@ -118,7 +115,7 @@ def worker_main(conn: Connection, limits: DecodeLimits, memory_mb: int, cpu_s: i
         kind, data, request = job
         set_cpu_budget(cpu_s)
         try:
-            reply: tuple[Any, ...] = ("ok", run_job(kind, data, request, limits))
+            reply: tuple[object, ...] = ("ok", run_job(kind, data, request, limits))
         except ServiceError as exc:
             reply = ("error", exc, None)
         except Exception:  # a bug, not the upload's fault alone: log it in the parent

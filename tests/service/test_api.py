@@ -198,16 +198,16 @@ def test_api_key(tiny_bundle: Path, tmp_path: Path, media) -> None:  # type: ign
 def test_not_ready_until_models_load(tiny_bundle: Path, tmp_path: Path) -> None:
     import threading
 
-    from service.registry import load_registry
+    from service.loading import load_models
 
     gate = threading.Event()
 
-    def slow_registry(settings: Settings, metrics: Any) -> Any:
+    def slow_models(settings: Settings, metrics: Any) -> Any:
         assert gate.wait(30)
-        return load_registry(settings, metrics)
+        return load_models(settings, metrics)
 
     settings = Settings(models=[str(tiny_bundle)], cache_dir=tmp_path, decoder_workers=1)
-    with TestClient(create_app(settings, registry_factory=slow_registry)) as c:
+    with TestClient(create_app(settings, models_factory=slow_models)) as c:
         assert c.get("/healthz").status_code == 200
         not_ready = c.get("/readyz")
         assert not_ready.status_code == 503 and not_ready.headers["retry-after"] == "1"

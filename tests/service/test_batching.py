@@ -1,7 +1,8 @@
-"""The dynamic batcher without a server: collection, failure isolation, admission, overlap, drain."""
+"""The dynamic batcher without a server: collection, failure isolation, its bounded queue, overlap, drain."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import queue
 import threading
 import time
@@ -9,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from service.batching import Batcher, BatchItem, collect_batch
+from service.batching import Batcher, BatchItem, ItemResult, collect_batch
 from service.errors import InferenceFailed, NotReady, Overloaded
 from service.metrics import Metrics
 from service.runtimes.base import InputSpec, RuntimeOutputs
@@ -130,11 +131,12 @@ def test_collect_idle_timeout_returns_nothing() -> None:
 # --- the batcher ----------------------------------------------------------------------------------
 
 
-def make_batcher(runtime: EchoRuntime, **kw: object) -> Batcher:
-    options: dict[str, object] = {"model": "m", "max_batch_size": 4, "max_wait_s": 0.05, "max_queue": 16}
+def make_batcher(runtime: EchoRuntime, *, start: bool = True, **kw: object) -> Batcher:
+    options: dict[str, object] = {"model": "m", "max_batch_size": 4, "max_wait_s": 0.05, "capacity": 16}
     options.update(kw)
     batcher = Batcher(runtime, **options)  # type: ignore[arg-type]
-    batcher.start()
+    if start:
+        batcher.start()
     return batcher
 
 
@@ -168,25 +170,24 @@ def test_a_failing_batch_fails_only_its_own_requests_and_the_loop_keeps_serving(
     assert batcher.depth == 0
 
 
-def test_overload_is_refused_at_once() -> None:
-    gate = threading.Event()
-    batcher = make_batcher(EchoRuntime(gate), max_queue=3)
-    admitted = [batcher.submit(clip(v)) for v in range(3)]
+def test_a_full_queue_refuses_at_once_and_frees_up_as_it_drains() -> None:
+    # not collecting yet: clips wait in the queue as they would behind a runtime that hangs
+    batcher = make_batcher(EchoRuntime(), start=False, capacity=3)
+    queued = [batcher.submit(clip(v)) for v in range(3)]
     started = time.monotonic()
     with pytest.raises(Overloaded):
         batcher.submit(clip(9))
     assert time.monotonic() - started < 0.1
-    gate.set()
-    for f in admitted:
-        f.result(10)
-    batcher.submit(clip(1)).result(10)  # capacity is given back as requests finish
+    batcher.start()
+    assert [float(f.result(10).logits[0]) for f in queued] == [0.0, 1.0, 2.0]
+    batcher.submit(clip(1)).result(10)  # room is given back as the queue drains
     batcher.close()
+    assert batcher.depth == 0
 
 
-def test_admission_cap_holds_under_concurrent_submitters() -> None:
-    gate = threading.Event()
-    batcher = make_batcher(EchoRuntime(gate), max_queue=5)
-    accepted: list[object] = []
+def test_the_queue_bound_holds_under_concurrent_submitters() -> None:
+    batcher = make_batcher(EchoRuntime(), start=False, capacity=5)
+    accepted: list[concurrent.futures.Future[ItemResult]] = []
     refused: list[Exception] = []
     lock = threading.Lock()
 
@@ -205,8 +206,9 @@ def test_admission_cap_holds_under_concurrent_submitters() -> None:
     for t in threads:
         t.join()
     assert len(accepted) == 5 and len(refused) == 35
-    gate.set()
-    batcher.close()
+    batcher.start()
+    batcher.close(drain=True, timeout_s=10)
+    assert all(f.done() and f.exception() is None for f in accepted)
 
 
 def test_next_batch_is_prepared_while_the_current_one_runs() -> None:

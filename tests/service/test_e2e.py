@@ -27,7 +27,8 @@ from PIL import Image
 
 from export.manifest import read_manifest
 from service.app import create_app
-from service.registry import ModelRegistry, load_model, runtime_options
+from service.loaded_models import LoadedModels
+from service.loading import load_model, runtime_options
 from service.runtimes import Runtime, RuntimeOutputs, create_runtime
 from service.settings import Settings
 from tests.service.conftest import free_port, metric_samples, serve_in_thread, wait_ready
@@ -182,15 +183,15 @@ def test_a_runtime_exception_fails_only_its_batch(
 ) -> None:
     holder: dict[str, FailsOnCalls] = {}
 
-    def registry(settings: Settings, metrics: Any) -> ModelRegistry:
+    def loaded(settings: Settings, metrics: Any) -> LoadedModels:
         manifest = read_manifest(tiny_bundle)
         inner = create_runtime("onnxruntime", tiny_bundle, manifest, runtime_options(settings))
         holder["rt"] = FailsOnCalls(inner, fail_on={1})
-        return ModelRegistry([load_model("tiny", tiny_bundle, settings, metrics, runtime=holder["rt"])])
+        return LoadedModels([load_model("tiny", tiny_bundle, settings, metrics, runtime=holder["rt"])])
 
     settings = Settings(models=[str(tiny_bundle)], cache_dir=tmp_path, max_wait_ms=300.0, decoder_workers=2)
     clip = media("h265_video.mp4").read_bytes()
-    with serve_in_thread(create_app(settings, registry_factory=registry)) as base_url:
+    with serve_in_thread(create_app(settings, models_factory=loaded)) as base_url:
         first = asyncio.run(post_many(base_url, [clip] * 4))
         statuses = [r.status_code for r in first]
         failed = [r for r in first if r.status_code == 500]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -10,9 +12,11 @@ import numpy as np
 import pytest
 
 from export.manifest import read_manifest
+from service.admission import Admission
 from service.decoding.types import DecodedClip
 from service.errors import Overloaded
-from service.pipeline import Admission, Timings, build_prediction
+from service.pipeline import build_prediction
+from service.schemas import Timings
 
 
 def test_admission_caps_per_model_and_gives_slots_back() -> None:
@@ -27,6 +31,35 @@ def test_admission_caps_per_model_and_gives_slots_back() -> None:
     with pytest.raises(RuntimeError), admission.admit("a"):  # released on errors too
         raise RuntimeError
     assert admission.count("a") == 0
+
+
+def test_admission_cap_holds_under_concurrent_requests() -> None:
+    admission = Admission(5)
+    held = threading.Barrier(6)  # the 5 admitted hold their slot until every thread has tried
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def request() -> None:
+        try:
+            with admission.admit("m"):
+                with lock:
+                    outcomes.append("admitted")
+                held.wait(10)
+        except Overloaded:
+            with lock:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=request) for _ in range(40)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(outcomes) < 40 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert outcomes.count("admitted") == 5 and outcomes.count("refused") == 35
+    held.wait(10)
+    for t in threads:
+        t.join(10)
+    assert admission.count("m") == 0
 
 
 class _Model:
@@ -65,7 +98,7 @@ def test_build_prediction_per_temporal_token(tiny_bundle: Path, tubelet: int) ->
     temporal[:, 0] += 0.5  # every token attends most to the first one
     spatial = np.random.default_rng(0).random((tokens, 4, 4)).astype(np.float32)
     logits = np.array([0.0, 3.0, 1.0, -1.0, 0.5], dtype=np.float32)
-    timings = Timings(upload=1, decode=2, queue=3, inference=4, postprocess=0, total=10)
+    timings = Timings(decode=2, queue=3, inference=4, total=10)
     model: Any = _Model(manifest)  # the two fields of LoadedModel that build_prediction reads
     predict = partial(build_prediction, model, _clip(frames), logits, temporal, spatial, timings=timings)
     p = predict(k=2, attention=True)

@@ -85,7 +85,7 @@ def main():
                      load_in_background=False)
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
-    from service.registry import shipped_weights_dir
+    from service.bundles import shipped_weights_dir
     shipped_weights_dir("motion-timesformer")
     assert "torch" not in sys.modules, "torch was imported"
     assert "tensorrt" not in sys.modules

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from service.app import create_app
-from service.registry import shipped_weights_dir
+from service.bundles import shipped_weights_dir
 from service.settings import SHIPPED_MODELS, Settings
 from tests.service.conftest import serve_in_thread
 

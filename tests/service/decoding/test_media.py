@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from service.decoding import DecodedClip, DecodeLimits, DecodeRequest, decode_clip, decode_clips, probe
+from service.decoding import DecodedClip, DecodeLimits, DecodeRequest, decode_clip, decode_clips, plan_uniform
 from service.errors import NoVideoStream
 
 LIMITS = DecodeLimits()
@@ -34,14 +34,13 @@ REQUESTS = {
     "uniform8": DecodeRequest(num_frames=8, short_side=128, crop_size=112),
     "uniform16x3crops": DecodeRequest(num_frames=16, short_side=96, crop_size=96, crops=3),
     "stride8x4": DecodeRequest(num_frames=8, policy="stride", frame_stride=4, short_side=64, crop_size=64),
-    "stride4x2@15fps_clip2of3": DecodeRequest(
+    "stride4x2@15fps_3clips": DecodeRequest(
         num_frames=4,
         policy="stride",
         frame_stride=2,
         target_fps=15.0,
         short_side=64,
         crop_size=48,
-        clip_index=2,
         num_clips=3,
     ),
 }
@@ -120,19 +119,21 @@ def assert_matches_reference(
 def test_real_clips_decode_to_the_right_frames(media: MediaFn, name: str, request_name: str) -> None:
     path = media(name)
     request = REQUESTS[request_name]
-    clip = decode_clip(path.read_bytes(), request, LIMITS)
-    assert_matches_reference(clip, path, request)
-    if name != "corrupted.mp4":  # on an intact clip the plan is followed exactly
-        assert clip.indices == clip.plan.indices
-        assert clip.packets_failed == 0
+    clips = decode_clips(path.read_bytes(), request, LIMITS)
+    assert len(clips) == request.num_clips
+    reference = reference_frames(path, clips[0].stream_index)
+    for clip in clips:
+        assert_matches_reference(clip, path, request, reference)
+        if name != "corrupted.mp4":  # on an intact clip the plan is followed exactly
+            assert clip.indices == clip.plan.indices
+            assert clip.packets_failed == 0
 
 
 def test_decode_forward_skips_work_on_long_gops(media: MediaFn) -> None:
     data = media("nasa_13013.mp4").read_bytes()
-    info = probe(data, LIMITS)
     early = decode_clip(data, DecodeRequest(num_frames=2, policy="stride", frame_stride=2), LIMITS)
     # a window in the middle of a 390-frame clip does not need the frames after it
-    assert early.frames_decoded < info.frame_count
+    assert early.frame_count == 390 and early.frames_decoded < early.frame_count
     assert early.frames_decoded >= early.indices[-1] - early.indices[0]
 
 
@@ -149,9 +150,6 @@ def test_rotation_metadata_is_applied(
     media: MediaFn, name: str, size: tuple[int, int], rotation: int
 ) -> None:
     data = media(name).read_bytes()
-    info = probe(data, LIMITS)
-    assert (info.width, info.height, info.rotation) == (*size, rotation)
-    assert (info.coded_width, info.coded_height) == (568, 320)
     # keep the whole displayed frame (crop = short side) and check the orientation of the picture:
     # FFmpeg's CLI autorotates a display matrix of -90 (PyAV's frame.rotation) with transpose=clock
     request = DecodeRequest(num_frames=1, short_side=160, crop_size=160)
@@ -174,8 +172,6 @@ def test_audio_only_is_refused_with_no_video_stream(media: MediaFn, name: str) -
     with pytest.raises(NoVideoStream) as info:
         decode_clip(data, REQUESTS["uniform8"], LIMITS)
     assert info.value.code == "no_video_stream" and not info.value.retryable
-    with pytest.raises(NoVideoStream):
-        probe(data, LIMITS)
 
 
 def test_corrupted_clip_yields_what_can_be_decoded(media: MediaFn) -> None:
@@ -191,51 +187,40 @@ def test_corrupted_clip_yields_what_can_be_decoded(media: MediaFn) -> None:
 
 def test_two_video_streams_pick_ffmpegs_best_and_say_so(media: MediaFn) -> None:
     data = media("nasa_13013.mp4").read_bytes()
-    info = probe(data, LIMITS)
-    assert info.video_stream_count == 2
-    assert (info.stream_index, info.stream_selection) == (3, "best")
-    assert (info.width, info.height, info.frame_count) == (480, 270, 390)
-    assert info.fps == pytest.approx(29.97, abs=0.01)
-    assert info.duration_s == pytest.approx(13.013, abs=0.01)
     clip = decode_clip(data, REQUESTS["uniform8"], LIMITS)
     assert (clip.stream_index, clip.stream_selection, clip.width, clip.height) == (3, "best", 480, 270)
+    assert clip.frame_count == 390
+    assert clip.fps == pytest.approx(29.97, abs=0.01)
+    assert clip.duration_s == pytest.approx(13.013, abs=0.01)
 
 
 def test_av1_in_matroska_counts_frames_from_the_packet_scan(media: MediaFn) -> None:
     path = media("av1_video.mkv")
     with av.open(str(path), mode="r") as container:
         assert container.streams.video[0].frames == 0  # the header does not know
-    info = probe(path.read_bytes(), LIMITS)
-    assert info.frame_count == 125 and info.duration_s == pytest.approx(5.0)
     clip = decode_clip(path.read_bytes(), REQUESTS["uniform8"], LIMITS)
+    assert clip.frame_count == 125 and clip.duration_s == pytest.approx(5.0)
     assert len(set(clip.indices)) == 8 and clip.indices[-1] > 100  # spread over the clip, not frame 0
 
 
 @pytest.mark.parametrize(
-    ("name", "pix_fmt", "bit_depth", "color_range"),
+    ("name", "pix_fmt"),
     [
-        ("h264_10bits.mp4", "yuv420p10le", 10, None),
-        ("h265_10bits.mp4", "yuv420p10le", 10, "limited"),
-        ("bt709_full_range.mp4", "yuvj420p", 8, "full"),
+        ("h264_10bits.mp4", "yuv420p10le"),
+        ("h265_10bits.mp4", "yuv420p10le"),
+        ("bt709_full_range.mp4", "yuvj420p"),
     ],
 )
-def test_probe_reports_pixel_format(
-    media: MediaFn, name: str, pix_fmt: str, bit_depth: int, color_range: str | None
-) -> None:
-    info = probe(media(name).read_bytes(), LIMITS)
-    assert (info.pix_fmt, info.bit_depth) == (pix_fmt, bit_depth)
-    assert info.color_range in (color_range, None)
+def test_decoded_clips_report_the_pixel_format(media: MediaFn, name: str, pix_fmt: str) -> None:
+    assert decode_clip(media(name).read_bytes(), REQUESTS["uniform8"], LIMITS).pix_fmt == pix_fmt
 
 
-def test_decode_clips_matches_decode_clip_per_index(media: MediaFn) -> None:
+def test_a_clip_plan_gives_every_view_from_one_pass(media: MediaFn) -> None:
     data = media("nasa_13013.mp4").read_bytes()
-    request = DecodeRequest(num_frames=4, short_side=64, crop_size=64, num_clips=3)
-    clips = decode_clips(data, request, LIMITS)
-    assert len(clips) == 3
-    for k, clip in enumerate(clips):
-        single = decode_clip(
-            data, DecodeRequest(num_frames=4, short_side=64, crop_size=64, num_clips=3, clip_index=k), LIMITS
-        )
-        assert clip.indices == single.indices
-        np.testing.assert_array_equal(clip.frames, single.frames)
+    request = DecodeRequest(num_frames=4, short_side=64, crop_size=64, num_clips=3, crops=3)
+    clips = decode_clips(data, request, LIMITS)  # 3 clips × 3 crops: the views of multi-view testing
+    assert [clip.indices for clip in clips] == [plan_uniform(390, 4, k, 3) for k in range(3)]
+    assert all(clip.frames.shape == (3, 4, 64, 64, 3) for clip in clips)
     assert clips[0].indices[-1] < clips[1].indices[0] <= clips[1].indices[-1] < clips[2].indices[0]
+    with pytest.raises(ValueError, match="one-clip request"):
+        decode_clip(data, request, LIMITS)

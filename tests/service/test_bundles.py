@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from service.registry import BundleNotFound, _newer_than, configured_names, is_checkpoint, resolve_bundle
+from service.bundles import BundleNotFound, _newer_than, configured_names, is_checkpoint, resolve_bundle
 from service.settings import Settings
 
 
