@@ -42,12 +42,19 @@ class Grid(NamedTuple):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention over `[N, L, D]`.
+    """Multi-head self-attention over `[N, L, D]`, optionally masked or biased.
 
     `fused=True` uses `F.scaled_dot_product_attention`; `fused=False` computes `softmax(q kᵀ ·
-    head_dim^-0.5) v` explicitly. `need_weights=True` takes the explicit path one head at a time and
-    also returns the probabilities averaged over heads (`[N, L, L]`, rows sum to 1), never holding more
-    than one head's map. All paths share the parameters and agree to float32 rounding.
+    head_dim^-0.5 + bias) v` explicitly. `need_weights=True` takes the explicit path one head at a time
+    and also returns the probabilities averaged over heads (`[N, L, L]`, rows sum to 1), never holding
+    more than one head's map. All paths share the parameters and agree to float32 rounding.
+
+    `mask` (bool, True = may attend) and `bias` (float, added to the scaled logits) broadcast to
+    `[N, heads, L, L]` (query rows, key columns): `[L, L]` is shared by every sequence and head,
+    `[heads, L, L]` per head, `[N, 1, L, L]` per sequence. A mask is an additive bias of 0 / −inf
+    internally (summed with `bias` when both are given), so a masked key gets exactly zero probability.
+    A query row with no allowed key (all −inf) attends to nothing, on every path: its probabilities are
+    all 0 and its attention output before `proj` is 0 (what SDPA's math kernel gives), never NaN.
 
     `qkv_bias`: `"qkv"` a bias on q, k and v (`qkv.bias`); `"qv"` learned q and v biases with a fixed
     zero k bias (VideoMAE: `q_bias`, `v_bias`); `"none"` no bias.
@@ -87,28 +94,78 @@ class Attention(nn.Module):
             return F.linear(x, self.qkv.weight, bias)
         return self.qkv(x)
 
-    def forward(self, x: Tensor, *, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self, x: Tensor, *, mask: Tensor | None = None, bias: Tensor | None = None, need_weights: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """`[N, L, D]` → (`[N, L, D]`, head-averaged probabilities `[N, L, L]` or None)."""
         length, dim = x.shape[1], x.shape[2]
         qkv = self._qkv(x).reshape(-1, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # [N, heads, L, head_dim]
+        attn_bias, dead = additive_bias(mask, bias, q.dtype)
         weights: Tensor | None = None
         if need_weights:
-            # one head at a time: peak memory one [N, L, L] map, not heads × that (ViViT-B: 12× less)
-            outs = []
-            for h in range(self.num_heads):
-                probs = ((q[:, h] * self.scale) @ k[:, h].transpose(-2, -1)).softmax(dim=-1)
-                outs.append(self.attn_drop(probs) @ v[:, h])
-                weights = probs if weights is None else weights + probs
-            out = torch.stack(outs, dim=1)
-            weights = weights / self.num_heads if weights is not None else None
+            out, weights = self._per_head(q, k, v, attn_bias, dead)
         elif self.fused:
             p = self.attn_drop.p if self.training else 0.0
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, scale=self.scale)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, dropout_p=p, scale=self.scale)
         else:
-            probs = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
-            out = self.attn_drop(probs) @ v
+            out = self.attn_drop(self._probs(q, k, attn_bias)) @ v
+        if dead is not None:
+            out = out.masked_fill(dead, 0.0)
         out = out.transpose(1, 2).reshape(-1, length, dim)
         return self.proj_drop(self.proj(out)), weights
+
+    def _probs(self, q: Tensor, k: Tensor, attn_bias: Tensor | None) -> Tensor:
+        logits = (q * self.scale) @ k.transpose(-2, -1)
+        if attn_bias is not None:
+            logits = logits + attn_bias
+        return logits.softmax(dim=-1)
+
+    def _per_head(
+        self, q: Tensor, k: Tensor, v: Tensor, attn_bias: Tensor | None, dead: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """One head at a time: peak memory one `[N, L, L]` map, not heads × that (ViViT-B: 12× less)."""
+        outs = []
+        weights: Tensor | None = None
+        heads = (-1, self.num_heads, -1, -1)  # a shared heads axis (size 1) expanded as a view
+        attn_bias = None if attn_bias is None else attn_bias.expand(heads)
+        dead = None if dead is None else dead.expand(heads)
+        for h in range(self.num_heads):
+            probs = self._probs(q[:, h], k[:, h], None if attn_bias is None else attn_bias[:, h])
+            if dead is not None:
+                probs = probs.masked_fill(dead[:, h], 0.0)
+            outs.append(self.attn_drop(probs) @ v[:, h])
+            weights = probs if weights is None else weights + probs
+        assert weights is not None
+        return torch.stack(outs, dim=1), weights / self.num_heads
+
+
+def additive_bias(
+    mask: Tensor | None, bias: Tensor | None, dtype: torch.dtype
+) -> tuple[Tensor | None, Tensor | None]:
+    """`mask` (bool, True = may attend) and/or `bias` (float) → one additive `[N|1, heads|1, L, L]` bias.
+
+    Also returns `dead` `[N|1, heads|1, L, 1]`: True for query rows with no allowed key. Their bias row
+    is set to 0 (so no kernel sees a row of −inf and none gives NaN); callers zero their output. Both
+    None when neither `mask` nor `bias` is given. Shapes only, no branching on values (ONNX-safe).
+    """
+    if mask is None and bias is None:
+        return None, None
+    total: Tensor | None = None
+    if mask is not None:
+        if mask.dtype != torch.bool:
+            raise TypeError(
+                f"mask must be bool (True = may attend), got {mask.dtype}; pass float biases as bias="
+            )
+        total = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, float("-inf"))
+    if bias is not None:
+        total = bias.to(dtype) if total is None else total + bias.to(dtype)
+    assert total is not None
+    if total.dim() > 4 or total.dim() < 2:
+        raise ValueError(f"mask/bias must broadcast to [N, heads, L, L], got shape {list(total.shape)}")
+    total = total.reshape((1,) * (4 - total.dim()) + tuple(total.shape))
+    dead = total.amax(dim=-1, keepdim=True) == float("-inf")
+    return total.masked_fill(dead, 0.0), dead
 
 
 class Mlp(nn.Module):
