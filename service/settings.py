@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes (each loads the models)")
     api_key: SecretStr | None = Field(default=None, description="when set, requests need `Bearer <key>`")
     metrics_enabled: bool = True
+    web_ui: bool = Field(default=True, description="serve the web page at `/` (no build step, works offline)")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     # --- models -------------------------------------------------------------------------------------
