@@ -1,4 +1,10 @@
-"""Transformer blocks: one class per attention pattern, over an explicit `(T', h, w)` grid.
+"""Transformer blocks: one class per attention pattern, over an explicit `(T', h, w)` grid, one protocol.
+
+Every block is a `VideoBlock`: `forward(x, grid, *, return_attention=False) -> (x, BlockAttention | None)`.
+With `return_attention=True` the block computes its attention explicitly and returns the probabilities,
+averaged over heads, as a `BlockAttention` naming its pattern (the class's `pattern`, also its `BLOCKS`
+key); `models.attention_maps.REDUCERS[pattern]` turns them into maps. Blocks never compute maps.
+`run_blocks` runs a stack and asks only the last block for its attention.
 
 All blocks are pre-norm (`x + attn(norm1(x))`, then `x + mlp(norm2(x))`) and built from the shared
 `Attention` and `Mlp` (layer classes can be swapped through `attn_layer` / `mlp_layer` / `norm_layer`).
@@ -8,23 +14,25 @@ Token layouts (the `D` axis last everywhere):
 * `DividedSpaceTimeBlock`, `JointSpaceTimeBlock`: `[B, 1 + T'·h·w, D]` = `[cls; patches]` with patches
   **frame-major** — index `1 + t·h·w + i·w + j` is frame `t`, row `i`, column `j`. (The official
   TimeSformer stores `(h, w, t)`; attention is permutation-equivariant, so the result is identical.)
-  `JointSpaceTimeBlock(has_cls=False)` takes `[B, T'·h·w, D]` (VideoMAE).
+  `JointSpaceTimeBlock(has_cls=False)` takes `[B, T'·h·w, D]` (VideoMAE). The factorised encoder's
+  temporal transformer is a `JointSpaceTimeBlock` over `[B, 1 + T', D]` with the grid `(T', 1, 1)`.
 * `SpaceOnlyBlock`: `[B·T', 1 + h·w, D]` — one sequence per frame, each with its own cls copy.
-* `Block`: any `[N, L, D]` sequence (the factorised encoder's temporal transformer); no grid.
 
-`forward(..., return_attention=True)` computes this block's attention explicitly and returns the maps
-of `models.attention_maps` (see that module for the method); otherwise the second value is None.
+A new pattern (windowed / strided / local-global temporal attention as masks or biases on `Attention`,
+relative position biases, axial, ViViT Models 3 and 4, Video Swin windows with shifted-window masks on a
+shrinking per-stage grid, several tokenizations) is one `VideoBlock` subclass registered with
+`@register_block`, whose docstring states its token layout, plus one reducer for its `BlockAttention`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from models.attention_maps import AttentionMaps, divided_maps, joint_maps, space_only_maps
+from models.attention_maps import BlockAttention
 from models.layers import Attention, GeluApprox, Grid, Mlp, QkvBias
 
 
@@ -43,7 +51,30 @@ class DropPath(nn.Module):
         return x * mask / keep
 
 
-class _PreNorm(nn.Module):
+class VideoBlock(nn.Module):
+    """The block protocol: `forward(x, grid, *, return_attention=False) -> (x, BlockAttention | None)`.
+
+    `x`'s layout is the subclass's (its docstring); `grid` is the `(T', h, w)` grid its tokens index.
+    `pattern` names the attention pattern: the block's `BLOCKS` key and its reducer's `REDUCERS` key.
+    """
+
+    pattern: ClassVar[str]
+
+    def forward(
+        self, x: Tensor, grid: Grid, *, return_attention: bool = False
+    ) -> tuple[Tensor, BlockAttention | None]:
+        raise NotImplementedError
+
+    def _attention(self, grid: Grid, *probs: Tensor | None, has_cls: bool = True) -> BlockAttention | None:
+        """This block's `BlockAttention`, or None when its probabilities were not computed."""
+        if any(p is None for p in probs):
+            return None
+        return BlockAttention(
+            pattern=self.pattern, grid=grid, probs=tuple(p for p in probs if p is not None), has_cls=has_cls
+        )
+
+
+class _PreNorm(VideoBlock):
     """Parameters and the plain ViT computation shared by the joint-style blocks."""
 
     def __init__(
@@ -85,15 +116,26 @@ class _PreNorm(nn.Module):
         return x, probs
 
 
-class Block(_PreNorm):
-    """A plain ViT block over `[N, L, D]`; `need_weights` returns head-averaged `[N, L, L]`."""
-
-    def forward(self, x: Tensor, *, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
-        return self._vit(x, need_weights)
+#: Attention pattern → block class (the names used in configs and model cards).
+BLOCKS: dict[str, type[VideoBlock]] = {}
 
 
+def register_block(cls: type[VideoBlock]) -> type[VideoBlock]:
+    """Class decorator: register a block under its `pattern` (one class per pattern)."""
+    if cls.pattern in BLOCKS:
+        raise ValueError(f"a block for attention pattern {cls.pattern!r} is already registered")
+    BLOCKS[cls.pattern] = cls
+    return cls
+
+
+@register_block
 class JointSpaceTimeBlock(_PreNorm):
-    """Joint space–time attention over all `[cls;] T'·h·w` tokens (TimeSformer joint, ViViT 1, VideoMAE)."""
+    """Joint space–time attention over all `[cls;] T'·h·w` tokens (TimeSformer joint, ViViT 1, VideoMAE).
+
+    Also the factorised encoder's temporal transformer: `[B, 1 + T', D]` over the grid `(T', 1, 1)`.
+    """
+
+    pattern = "joint_space_time"
 
     def __init__(
         self, dim: int, num_heads: int, mlp_dim: int, *, has_cls: bool = True, **kwargs: Any
@@ -103,21 +145,25 @@ class JointSpaceTimeBlock(_PreNorm):
 
     def forward(
         self, x: Tensor, grid: Grid, *, return_attention: bool = False
-    ) -> tuple[Tensor, AttentionMaps | None]:
+    ) -> tuple[Tensor, BlockAttention | None]:
         x, probs = self._vit(x, return_attention)
-        return x, None if probs is None else joint_maps(probs, grid, has_cls=self.has_cls)
+        return x, self._attention(grid, probs, has_cls=self.has_cls)
 
 
+@register_block
 class SpaceOnlyBlock(_PreNorm):
     """Attention within each frame only: `[B·T', 1 + h·w, D]`, frames never interact."""
 
+    pattern = "space_only"
+
     def forward(
         self, x: Tensor, grid: Grid, *, return_attention: bool = False
-    ) -> tuple[Tensor, AttentionMaps | None]:
+    ) -> tuple[Tensor, BlockAttention | None]:
         x, probs = self._vit(x, return_attention)
-        return x, None if probs is None else space_only_maps(probs, grid)
+        return x, self._attention(grid, probs)
 
 
+@register_block
 class DividedSpaceTimeBlock(_PreNorm):
     """TimeSformer divided space–time attention over `[B, 1 + T·h·w, D]` (frame-major patches).
 
@@ -128,6 +174,8 @@ class DividedSpaceTimeBlock(_PreNorm):
     3. `norm2 → mlp`, residual.
     """
 
+    pattern = "divided_space_time"
+
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, **kwargs: Any) -> None:
         super().__init__(dim, num_heads, mlp_dim, **kwargs)
         self.temporal_norm1 = self._norm_layer(dim, eps=self._norm_eps)
@@ -136,7 +184,7 @@ class DividedSpaceTimeBlock(_PreNorm):
 
     def forward(
         self, x: Tensor, grid: Grid, *, return_attention: bool = False
-    ) -> tuple[Tensor, AttentionMaps | None]:
+    ) -> tuple[Tensor, BlockAttention | None]:
         t, n = grid.t, grid.patches
         dim = x.shape[-1]
         cls, patches = x[:, :1], x[:, 1:]  # [B, 1, D], [B, T·n, D]
@@ -157,16 +205,38 @@ class DividedSpaceTimeBlock(_PreNorm):
 
         # 3. MLP
         x = x + self.drop_path(self.mlp(self.norm2(x)))
-        if temporal_probs is None or spatial_probs is None:
-            return x, None
-        return x, divided_maps(temporal_probs, spatial_probs, grid)
+        return x, self._attention(grid, temporal_probs, spatial_probs)
 
 
-GridBlock = DividedSpaceTimeBlock | JointSpaceTimeBlock | SpaceOnlyBlock
+class BlockSpec(Protocol):
+    """What `build_blocks` reads from a model config (`models.base.VideoConfig` has it all)."""
 
-#: Attention patterns over a `(T', h, w)` grid, by the name used in configs and model cards.
-BLOCKS: dict[str, type[GridBlock]] = {
-    "divided_space_time": DividedSpaceTimeBlock,
-    "joint_space_time": JointSpaceTimeBlock,
-    "space_only": SpaceOnlyBlock,
-}
+    @property
+    def embed_dim(self) -> int: ...
+    @property
+    def num_heads(self) -> int: ...
+    @property
+    def hidden_dim(self) -> int: ...
+    def block_kwargs(self, drop_path: float) -> dict[str, Any]: ...
+
+
+def build_blocks(pattern: str, spec: BlockSpec, drop_paths: Iterable[float], **extra: Any) -> nn.ModuleList:
+    """A stack of `BLOCKS[pattern]`, one per stochastic-depth rate, with `spec`'s width, heads and MLP."""
+    if pattern not in BLOCKS:
+        raise ValueError(f"unknown attention pattern {pattern!r}; registered: {sorted(BLOCKS)}")
+    block_cls = BLOCKS[pattern]
+    return nn.ModuleList(
+        block_cls(spec.embed_dim, spec.num_heads, spec.hidden_dim, **spec.block_kwargs(rate), **extra)
+        for rate in drop_paths
+    )
+
+
+def run_blocks(
+    blocks: Iterable[nn.Module], x: Tensor, grid: Grid, *, return_attention: bool = False
+) -> tuple[Tensor, BlockAttention | None]:
+    """Run a stack of `VideoBlock`s; only the last is asked for its attention (the others stay fused)."""
+    stack = list(blocks)
+    attention: BlockAttention | None = None
+    for i, block in enumerate(stack):
+        x, attention = block(x, grid, return_attention=return_attention and i == len(stack) - 1)
+    return x, attention

@@ -27,11 +27,11 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from models.attention_maps import AttentionMaps
+from models.attention_maps import AttentionMaps, reduce_attention
 from models.base import VideoConfig, VideoModel, default_labels, resample_prefixed_2d
-from models.blocks import BLOCKS, GridBlock
+from models.blocks import BLOCKS, build_blocks, run_blocks
 from models.card import KINETICS_MEAN, KINETICS_STD, ModelCard
-from models.layers import Grid, PatchEmbed, resample_1d
+from models.layers import Grid, PatchEmbed, prepend_cls, resample_1d
 
 TimeSformerAttention = Literal["divided_space_time", "joint_space_time", "space_only"]
 
@@ -76,10 +76,7 @@ class TimeSformer(VideoModel):
         if not self.space_only:
             self.time_embed = nn.Parameter(torch.zeros(1, c.num_frames, d))
         self.pos_drop = nn.Dropout(c.drop_rate)
-        block_cls = BLOCKS[c.attention]
-        self.blocks = nn.ModuleList(
-            block_cls(d, c.num_heads, c.hidden_dim, **c.block_kwargs(rate)) for rate in c.drop_path_rates()
-        )
+        self.blocks = build_blocks(c.attention, c, c.drop_path_rates())
         self.norm = nn.LayerNorm(d, eps=c.norm_eps)
         self.head_drop = nn.Dropout(c.drop_rate)
         self.head = nn.Linear(d, c.num_classes)
@@ -96,43 +93,41 @@ class TimeSformer(VideoModel):
             architecture=cls.arch,
             attention=config.attention,
             labels=labels or default_labels(config.num_classes),
-            num_frames=config.num_frames,
-            image_size=config.image_size,
-            patch_size=config.patch_size,
-            mean=KINETICS_MEAN,
-            std=KINETICS_STD,
-            sampling="stride",
-            frame_stride=OFFICIAL_FRAME_STRIDE.get(config.num_frames, 32),
+            input=config.input_contract(
+                mean=KINETICS_MEAN,
+                std=KINETICS_STD,
+                sampling="stride",
+                frame_stride=OFFICIAL_FRAME_STRIDE.get(config.num_frames, 32),
+                test_crops=3,
+            ),
         )
 
-    def _run_blocks(
-        self, x: Tensor, grid: Grid, return_attention: bool
-    ) -> tuple[Tensor, AttentionMaps | None]:
-        maps: AttentionMaps | None = None
-        last = len(self.blocks) - 1
-        block: GridBlock
-        for i, block in enumerate(self.blocks):  # type: ignore[assignment]
-            x, maps = block(x, grid, return_attention=return_attention and i == last)
-        return x, maps
-
-    def forward_features(
-        self, x: Tensor, *, return_attention: bool = False
-    ) -> tuple[Tensor, AttentionMaps | None]:
+    def _tokens(self, x: Tensor) -> Tensor:
+        """`[B, 1 + T·n, D]` (divided / joint) or `[B·T, 1 + n, D]` (space-only), embeddings added."""
         grid, d = self.grid, self.config.embed_dim
         patches = self.patch_embed(x) + self.pos_embed[:, 1:].unsqueeze(1)  # [B, T, n, D]
         cls = self.cls_token + self.pos_embed[:, :1]  # [1, 1, D]
         if self.space_only:
             patches = patches.reshape(-1, grid.patches, d)  # [B·T, n, D]
-            tokens = torch.cat((cls.expand(patches.shape[0], -1, -1), patches), dim=1)
-            tokens, maps = self._run_blocks(self.pos_drop(tokens), grid, return_attention)
-            cls_out = tokens[:, 0].reshape(-1, grid.t, d)  # [B, T, D]
-            if self.config.space_only_pool == "tokens":
-                return self.norm(cls_out.mean(dim=1)), maps
-            return self.norm(cls_out).mean(dim=1), maps
-        patches = (patches + self.time_embed.unsqueeze(2)).reshape(-1, grid.tokens, d)  # [B, T·n, D]
-        tokens = torch.cat((cls.expand(patches.shape[0], -1, -1), patches), dim=1)
-        tokens, maps = self._run_blocks(self.pos_drop(tokens), grid, return_attention)
-        return self.norm(tokens[:, 0]), maps
+        else:
+            patches = (patches + self.time_embed.unsqueeze(2)).reshape(-1, grid.tokens, d)  # [B, T·n, D]
+        return prepend_cls(cls, patches)
+
+    def _pool(self, tokens: Tensor) -> Tensor:
+        """The final norm of the cls token; space-only averages its T cls (see `space_only_pool`)."""
+        if not self.space_only:
+            return self.norm(tokens[:, 0])
+        cls_out = tokens[:, 0].reshape(-1, self.grid.t, self.config.embed_dim)  # [B, T, D]
+        if self.config.space_only_pool == "tokens":
+            return self.norm(cls_out.mean(dim=1))
+        return self.norm(cls_out).mean(dim=1)
+
+    def forward_features(
+        self, x: Tensor, *, return_attention: bool = False
+    ) -> tuple[Tensor, AttentionMaps | None]:
+        tokens = self.pos_drop(self._tokens(x))
+        tokens, attention = run_blocks(self.blocks, tokens, self.grid, return_attention=return_attention)
+        return self._pool(tokens), reduce_attention(attention)
 
     def adapt_state_dict(
         self, state_dict: dict[str, Tensor], *, source_grid: Grid | None = None

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from models.attention_maps import AttentionMaps
+from models.attention_maps import AttentionMaps, reduce_attention
 from models.base import VideoConfig, VideoModel, default_labels
-from models.blocks import JointSpaceTimeBlock
+from models.blocks import build_blocks, run_blocks
 from models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from models.layers import QkvBias, sinusoid_table
 
@@ -46,10 +46,7 @@ class VideoMAE(VideoModel):
         self.patch_embed = c.tubelet_embed()
         self.register_buffer("pos_table", sinusoid_table(c.grid.tokens, d), persistent=False)
         self.pos_drop = nn.Dropout(c.drop_rate)
-        self.blocks = nn.ModuleList(
-            JointSpaceTimeBlock(d, c.num_heads, c.hidden_dim, has_cls=False, **c.block_kwargs(rate))
-            for rate in c.drop_path_rates()
-        )
+        self.blocks = build_blocks("joint_space_time", c, c.drop_path_rates(), has_cls=False)
         self.fc_norm = nn.LayerNorm(d, eps=c.fc_norm_eps)
         self.head_drop = nn.Dropout(c.drop_rate)
         self.head = nn.Linear(d, c.num_classes)
@@ -64,14 +61,15 @@ class VideoMAE(VideoModel):
             architecture=cls.arch,
             attention="joint_space_time",
             labels=labels or default_labels(config.num_classes),
-            num_frames=config.num_frames,
-            image_size=config.image_size,
-            patch_size=config.patch_size,
-            tubelet_size=config.tubelet_size,
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            sampling="stride",
-            frame_stride=4,
+            # VideoMAE's Kinetics protocol: 5 temporal clips x 3 spatial crops
+            input=config.input_contract(
+                mean=IMAGENET_MEAN,
+                std=IMAGENET_STD,
+                sampling="stride",
+                frame_stride=4,
+                test_clips=5,
+                test_crops=3,
+            ),
         )
 
     def forward_features(
@@ -79,9 +77,7 @@ class VideoMAE(VideoModel):
     ) -> tuple[Tensor, AttentionMaps | None]:
         grid, d = self.grid, self.config.embed_dim
         tokens = self.patch_embed(x).reshape(-1, grid.tokens, d) + self.pos_table.to(x.dtype)
-        tokens = self.pos_drop(tokens)
-        maps: AttentionMaps | None = None
-        last = len(self.blocks) - 1
-        for i, block in enumerate(self.blocks):
-            tokens, maps = block(tokens, grid, return_attention=return_attention and i == last)
-        return self.fc_norm(tokens.mean(dim=1)), maps
+        tokens, attention = run_blocks(
+            self.blocks, self.pos_drop(tokens), grid, return_attention=return_attention
+        )
+        return self.fc_norm(tokens.mean(dim=1)), reduce_attention(attention)

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from models.attention_maps import AttentionMaps, sequence_temporal
+from models.attention_maps import AttentionMaps, reduce_attention
 from models.base import VideoConfig, VideoModel, default_labels, resample_prefixed_1d, resample_prefixed_2d
-from models.blocks import Block, JointSpaceTimeBlock, SpaceOnlyBlock
+from models.blocks import build_blocks, run_blocks
 from models.card import ModelCard
-from models.layers import GeluApprox, Grid, resample_3d, square_side
+from models.layers import GeluApprox, Grid, prepend_cls, resample_3d, square_side
 
 VIVIT_MEAN = (0.5, 0.5, 0.5)
 VIVIT_STD = (0.5, 0.5, 0.5)
@@ -55,14 +55,10 @@ def _vivit_card(
         architecture=arch,
         attention=attention,
         labels=labels or default_labels(config.num_classes),
-        num_frames=config.num_frames,
-        image_size=config.image_size,
-        patch_size=config.patch_size,
-        tubelet_size=config.tubelet_size,
-        mean=VIVIT_MEAN,  # scenic feeds [-1, 1]
-        std=VIVIT_STD,
-        sampling="stride",
-        frame_stride=2,
+        # scenic feeds [-1, 1]; ViViT evaluates 4 temporal clips x 3 spatial crops
+        input=config.input_contract(
+            mean=VIVIT_MEAN, std=VIVIT_STD, sampling="stride", frame_stride=2, test_clips=4, test_crops=3
+        ),
     )
 
 
@@ -80,10 +76,7 @@ class ViViT(VideoModel):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid.tokens, d))
         self.pos_drop = nn.Dropout(c.drop_rate)
-        self.blocks = nn.ModuleList(
-            JointSpaceTimeBlock(d, c.num_heads, c.hidden_dim, **c.block_kwargs(r))
-            for r in c.drop_path_rates()
-        )
+        self.blocks = build_blocks("joint_space_time", c, c.drop_path_rates())
         self.norm = nn.LayerNorm(d, eps=c.norm_eps)
         self.head_drop = nn.Dropout(c.drop_rate)
         self.head = nn.Linear(d, c.num_classes)
@@ -101,13 +94,11 @@ class ViViT(VideoModel):
     ) -> tuple[Tensor, AttentionMaps | None]:
         grid, d = self.grid, self.config.embed_dim
         patches = self.patch_embed(x).reshape(-1, grid.tokens, d)
-        tokens = torch.cat((self.cls_token.expand(patches.shape[0], -1, -1), patches), dim=1) + self.pos_embed
-        tokens = self.pos_drop(tokens)
-        maps: AttentionMaps | None = None
-        last = len(self.blocks) - 1
-        for i, block in enumerate(self.blocks):
-            tokens, maps = block(tokens, grid, return_attention=return_attention and i == last)
-        return self.norm(tokens[:, 0]), maps
+        tokens = prepend_cls(self.cls_token, patches) + self.pos_embed
+        tokens, attention = run_blocks(
+            self.blocks, self.pos_drop(tokens), grid, return_attention=return_attention
+        )
+        return self.norm(tokens[:, 0]), reduce_attention(attention)
 
     def adapt_state_dict(
         self, state_dict: dict[str, Tensor], *, source_grid: Grid | None = None
@@ -156,15 +147,11 @@ class ViViTFactorised(VideoModel):
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid.patches, d))
         self.pos_drop = nn.Dropout(c.drop_rate)
         rates = c.drop_path_rates(c.depth + c.temporal_depth)
-        self.blocks = nn.ModuleList(
-            SpaceOnlyBlock(d, c.num_heads, c.hidden_dim, **c.block_kwargs(r)) for r in rates[: c.depth]
-        )
+        self.blocks = build_blocks("space_only", c, rates[: c.depth])
         self.spatial_norm = nn.LayerNorm(d, eps=c.norm_eps)
         self.temporal_cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.temporal_pos_embed = nn.Parameter(torch.zeros(1, 1 + c.grid.t, d))
-        self.temporal_blocks = nn.ModuleList(
-            Block(d, c.num_heads, c.hidden_dim, **c.block_kwargs(r)) for r in rates[c.depth :]
-        )
+        self.temporal_blocks = build_blocks("joint_space_time", c, rates[c.depth :])  # over Grid(T', 1, 1)
         self.norm = nn.LayerNorm(d, eps=c.norm_eps)
         self.head_drop = nn.Dropout(c.drop_rate)
         self.head = nn.Linear(d, c.num_classes)
@@ -182,23 +169,20 @@ class ViViTFactorised(VideoModel):
     ) -> tuple[Tensor, AttentionMaps | None]:
         grid, d = self.grid, self.config.embed_dim
         patches = self.patch_embed(x).reshape(-1, grid.patches, d)  # [B·T', n, D]
-        tokens = torch.cat((self.cls_token.expand(patches.shape[0], -1, -1), patches), dim=1) + self.pos_embed
-        tokens = self.pos_drop(tokens)
-        spatial_maps: AttentionMaps | None = None
-        for i, block in enumerate(self.blocks):
-            tokens, spatial_maps = block(
-                tokens, grid, return_attention=return_attention and i == len(self.blocks) - 1
-            )
+        tokens = prepend_cls(self.cls_token, patches) + self.pos_embed
+        tokens, spatial = run_blocks(
+            self.blocks, self.pos_drop(tokens), grid, return_attention=return_attention
+        )
         frames = self.spatial_norm(tokens[:, 0]).reshape(-1, grid.t, d)  # [B, T', D]
-        seq = torch.cat((self.temporal_cls_token.expand(frames.shape[0], -1, -1), frames), dim=1)
-        seq = seq + self.temporal_pos_embed
-        probs: Tensor | None = None
-        for i, tblock in enumerate(self.temporal_blocks):
-            seq, probs = tblock(seq, need_weights=return_attention and i == len(self.temporal_blocks) - 1)
-        features = self.norm(seq[:, 0])
-        if spatial_maps is None or probs is None:
-            return features, None
-        return features, AttentionMaps(sequence_temporal(probs), spatial_maps.spatial)
+        # [B, 1 + T', D]: the temporal transformer's tokens, one per frame, i.e. the grid (T', 1, 1)
+        seq = prepend_cls(self.temporal_cls_token, frames) + self.temporal_pos_embed
+        seq, temporal = run_blocks(
+            self.temporal_blocks, seq, Grid(grid.t, 1, 1), return_attention=return_attention
+        )
+        spatial_maps, temporal_maps = reduce_attention(spatial), reduce_attention(temporal)
+        if spatial_maps is None or temporal_maps is None:
+            return self.norm(seq[:, 0]), None
+        return self.norm(seq[:, 0]), AttentionMaps(temporal_maps.temporal, spatial_maps.spatial)
 
     def adapt_state_dict(
         self, state_dict: dict[str, Tensor], *, source_grid: Grid | None = None
