@@ -22,11 +22,15 @@ from service.api.ops import health_router, metrics_router, models_router
 from service.api.predictions import PREFIX as PREDICTIONS_PATH
 from service.api.predictions import router as predictions_router
 from service.api.upload import body_limit
+from service.decoding.pool import DecoderPool
 from service.decoding.protocol import Decoder
+from service.decoding.types import DecodeLimits
 from service.errors import PayloadTooLarge
 from service.loaded_models import LoadedModels
 from service.loading import load_models
 from service.metrics import Metrics
+from service.oip.router import health_router as oip_health_router
+from service.oip.router import router as oip_router
 from service.pipeline import Predictor
 from service.settings import Settings
 from service.state import ServiceState
@@ -45,11 +49,8 @@ attention; fetch an attention heatmap as PNG. Errors are JSON `{"error": {"code"
 """
 
 
-def default_decoder(settings: Settings) -> Decoder:
+def default_decoder(settings: Settings) -> DecoderPool:
     """The hardened decoder pool (worker processes with resource limits and a timeout)."""
-    from service.decoding.pool import DecoderPool
-    from service.decoding.types import DecodeLimits
-
     limits = DecodeLimits(
         max_bytes=settings.max_upload_bytes,
         max_pixels=settings.max_pixels,
@@ -158,7 +159,9 @@ def create_app(
     auth = [Depends(require_api_key)] if settings.api_key is not None else []
     app.include_router(predictions_router, dependencies=auth)
     app.include_router(models_router, dependencies=auth)
+    app.include_router(oip_router, dependencies=auth)
     app.include_router(health_router)
+    app.include_router(oip_health_router)
     if settings.metrics_enabled:
         app.include_router(metrics_router)
     app.include_router(web_router(settings))  # the page at `/` (service/web/); off with web_ui=false

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from export.manifest import OUTPUT_LOGITS
 from service.errors import BadRequest
-from service.oip.metadata import LABELS_OUTPUT
+from service.oip.metadata import LABELS_OUTPUT, TensorMetadata
 from service.oip.request import InferRequest, OutputRequest
 from service.oip.tensors import BytesTensor, NumericTensor, Tensor, to_binary, to_json
 from service.postprocess import softmax
@@ -72,35 +72,49 @@ def _wanted(request: InferRequest, available: Sequence[str]) -> list[OutputReque
     return wanted
 
 
-def _output(
+def _check(wanted: OutputRequest, declared: Mapping[str, TensorMetadata]) -> None:
+    if wanted.name == LABELS_OUTPUT:
+        if not wanted.classification or OUTPUT_LOGITS not in declared:
+            raise BadRequest(f"output {LABELS_OUTPUT!r} needs parameters.classification (how many labels)")
+        return
+    spec = declared.get(wanted.name)
+    if spec is None:
+        known = ", ".join(repr(n) for n in [*declared, LABELS_OUTPUT])
+        raise BadRequest(f"no output {wanted.name!r}; the model has {known}")
+    if wanted.classification and len(spec.shape) != 2:
+        raise BadRequest(f"output {wanted.name!r}: classification needs a [batch, classes] output")
+
+
+def plan_outputs(request: InferRequest, declared: Sequence[TensorMetadata]) -> tuple[OutputRequest, ...]:
+    """The outputs to send, checked against the model's declared outputs before any work is done, with
+    `binary` resolved (the output's own flag, else the request's `binary_data_output`)."""
+    by_name = {spec.name: spec for spec in declared}
+    plan = []
+    for wanted in _wanted(request, list(by_name)):
+        _check(wanted, by_name)
+        binary = request.binary_data_output if wanted.binary is None else wanted.binary
+        plan.append(replace(wanted, binary=binary))
+    return tuple(plan)
+
+
+def _render(
     wanted: OutputRequest, outputs: Mapping[str, NDArray[np.float32]], labels: Sequence[str]
 ) -> Tensor:
     if wanted.name == LABELS_OUTPUT:
-        if not wanted.classification:
-            raise BadRequest(f"output {LABELS_OUTPUT!r} needs parameters.classification (how many labels)")
         scores = softmax(outputs[OUTPUT_LOGITS])
         return classification(LABELS_OUTPUT, scores, labels, wanted.classification)
-    values = outputs.get(wanted.name)
-    if values is None:
-        known = ", ".join(repr(n) for n in [*outputs, LABELS_OUTPUT])
-        raise BadRequest(f"no output {wanted.name!r}; the model has {known}")
+    values = outputs[wanted.name]
     if wanted.classification:
         names = labels if wanted.name == OUTPUT_LOGITS else None
         return classification(wanted.name, values, names, wanted.classification)
     return NumericTensor(name=wanted.name, datatype="FP32", array=values)
 
 
-def select_outputs(
-    request: InferRequest, outputs: Mapping[str, NDArray[np.float32]], labels: Sequence[str]
+def render_outputs(
+    plan: Sequence[OutputRequest], outputs: Mapping[str, NDArray[np.float32]], labels: Sequence[str]
 ) -> list[Selected]:
-    """The response's outputs from a batch's `outputs` (by name, `logits` among them) and class labels."""
-    return [
-        Selected(
-            tensor=_output(wanted, outputs, labels),
-            binary=request.binary_data_output if wanted.binary is None else wanted.binary,
-        )
-        for wanted in _wanted(request, list(outputs))
-    ]
+    """The planned outputs from a batch's `outputs` (by name, `logits` among them) and the class labels."""
+    return [Selected(tensor=_render(wanted, outputs, labels), binary=bool(wanted.binary)) for wanted in plan]
 
 
 def encode_response(

@@ -9,8 +9,9 @@ import pytest
 import tritonclient.http as triton
 
 from service.errors import BadRequest
+from service.oip.metadata import TensorMetadata
 from service.oip.request import InferRequest, OutputRequest
-from service.oip.response import classification, encode_response, select_outputs
+from service.oip.response import Selected, classification, encode_response, plan_outputs, render_outputs
 from service.postprocess import softmax
 
 LABELS = ["run", "walk", "jump", "sit"]
@@ -20,6 +21,11 @@ OUTPUTS = {
     "temporal_attention": RNG.random((2, 3, 3)).astype(np.float32),
     "spatial_attention": RNG.random((2, 3, 2, 2)).astype(np.float32),
 }
+DECLARED = [TensorMetadata(name=k, datatype="FP32", shape=[-1, *v.shape[1:]]) for k, v in OUTPUTS.items()]
+
+
+def select_outputs(request: InferRequest) -> list[Selected]:
+    return render_outputs(plan_outputs(request, DECLARED), OUTPUTS, LABELS)
 
 
 def respond(request: InferRequest) -> triton.InferResult:
@@ -27,7 +33,7 @@ def respond(request: InferRequest) -> triton.InferResult:
         model_name="tiny",
         model_version="1",
         request_id=request.id,
-        outputs=select_outputs(request, OUTPUTS, LABELS),
+        outputs=select_outputs(request),
     )
     result = triton.InferenceServerClient.parse_response_body(
         encoded.body, header_length=encoded.header_length
@@ -101,15 +107,16 @@ def test_triton_classification_on_logits() -> None:
     [
         ((OutputRequest(name="embeddings"),), "no output 'embeddings'; the model has 'logits', "),
         ((OutputRequest(name="labels"),), "needs parameters.classification"),
+        ((OutputRequest(name="temporal_attention", classification=2),), "classification needs"),
     ],
 )
 def test_bad_output_requests(outputs: tuple[OutputRequest, ...], match: str) -> None:
     with pytest.raises(BadRequest, match=match):
-        select_outputs(InferRequest(id=None, inputs=(), outputs=outputs), OUTPUTS, LABELS)
+        plan_outputs(InferRequest(id=None, inputs=(), outputs=outputs), DECLARED)
 
 
 def test_json_body_is_plain_json_without_header_length() -> None:
-    selected = select_outputs(InferRequest(id=None, inputs=(), outputs=None), OUTPUTS, LABELS)
+    selected = select_outputs(InferRequest(id=None, inputs=(), outputs=None))
     encoded = encode_response(model_name="tiny", model_version="1", request_id=None, outputs=selected)
     assert encoded.header_length is None
     assert json.loads(encoded.body)["outputs"][0]["data"] == OUTPUTS["logits"].reshape(-1).tolist()
