@@ -101,7 +101,7 @@ def measure(
     rows = []
     rng = np.random.default_rng(0)
     for batch in batches:
-        shape = (batch, manifest.num_frames, manifest.image_size, manifest.image_size, 3)
+        shape = (batch, manifest.input.num_frames, manifest.input.image_size, manifest.input.image_size, 3)
         video = rng.integers(0, 256, shape, dtype=np.uint8)
         for _ in range(warmup):
             for attention in (False, True):

@@ -92,8 +92,8 @@ def prepare(name: str, work_dir: Path, *, max_batch: int = 16, attention: bool =
         label=label,
         weights_dir=Path(weights_dir),
         repository=repository,
-        num_frames=card.num_frames,
-        image_size=card.image_size,
+        num_frames=card.input.num_frames,
+        image_size=card.input.image_size,
         gflop_per_clip=flops_per_clip(model) / 1e9,
     )
 
@@ -128,7 +128,7 @@ def flops_per_clip(model: Any, *, attention: bool = False) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     card = model.card
-    x = torch.zeros(1, card.num_frames, 3, card.image_size, card.image_size)
+    x = torch.zeros(1, card.input.num_frames, 3, card.input.image_size, card.input.image_size)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         model(x, return_attention=attention)

@@ -92,10 +92,10 @@ def build_graphs(torch: Any, model_name: str, device: Any) -> tuple[Any, dict[bo
     model = models.create_model(model_name).eval()
     gflop = flops_per_clip(model, attention=True) / 1e9
     card = model.card
-    names = available_outputs(model, card.num_frames, card.image_size, True)
+    names = available_outputs(model, card.input.num_frames, card.input.image_size, True)
     graphs = {
-        True: BundleGraph(model, card.mean, card.std, names).to(device).eval(),
-        False: BundleGraph(model, card.mean, card.std).to(device).eval(),
+        True: BundleGraph(model, card.input.mean, card.input.std, names).to(device).eval(),
+        False: BundleGraph(model, card.input.mean, card.input.std).to(device).eval(),
     }
     return model, graphs, gflop
 
@@ -118,7 +118,7 @@ def measure(
     for config in configs:
         model.set_fused_attn(config.attention_kernel == "sdpa")
         host = np.random.default_rng(config.batch).integers(
-            0, 256, size=(config.batch, card.num_frames, card.image_size, card.image_size, 3), dtype=np.uint8
+            0, 256, size=(config.batch, card.input.num_frames, card.input.image_size, card.input.image_size, 3), dtype=np.uint8
         )
         try:
             if device.type == "cuda":
@@ -178,7 +178,7 @@ def runtime_check(
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="vtserve-bench-gpu-") as tmp:
         weights = models.save_pretrained(model, Path(tmp) / "weights")
-        names = available_outputs(model, card.num_frames, card.image_size, True)
+        names = available_outputs(model, card.input.num_frames, card.input.image_size, True)
         manifest = build_manifest(
             card,  # type: ignore[arg-type]  # ModelCard's frozen fields vs the protocol's plain ones
             output_names=names,

@@ -104,8 +104,8 @@ def measure_model(
     )
     session = open_session(bundle / "model.onnx")
     provider = session.get_providers()[0]
-    names = available_outputs(model, card.num_frames, card.image_size, True)
-    graph = BundleGraph(model, card.mean, card.std, names).eval()
+    names = available_outputs(model, card.input.num_frames, card.input.image_size, True)
+    graph = BundleGraph(model, card.input.mean, card.input.std, names).eval()
     torch_provider = f"torch {torch.__version__} CPU, {torch.get_num_threads()} threads"
 
     def torch_run(video: np.ndarray) -> None:
@@ -114,7 +114,7 @@ def measure_model(
 
     rows = []
     for batch in batches:
-        video = random_video(batch, card.num_frames, card.image_size, seed=batch)
+        video = random_video(batch, card.input.num_frames, card.input.image_size, seed=batch)
         for _ in range(warmup):
             run_session(session, video)
             torch_run(video)

@@ -1,13 +1,16 @@
-"""Fill in a bundle's `Manifest` from a model card and what the export produced. Torch-free."""
+"""Fill in a bundle's `Manifest` from a model card and what the export produced.
+
+Torch-free: `models.card` and `models.contract` are pure Python and importing them does not import torch.
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
 
 from export.manifest import (
+    ATTENTION_GRID,
     INPUT_NAME,
     MANIFEST_NAME,
     OUTPUT_LOGITS,
@@ -15,53 +18,24 @@ from export.manifest import (
     OUTPUT_TEMPORAL,
     Manifest,
     ParityReport,
-    ResizeSpec,
-    SamplingSpec,
     TensorRTInfo,
     TensorSpec,
     sha256_file,
 )
+from models.card import ModelCard
+from models.contract import Grid, InputContract
 
 
-class CardLike(Protocol):
-    """The fields of `models.card.ModelCard` that a manifest copies (kept structural: no models import)."""
-
-    name: str
-    architecture: str
-    attention: str
-    labels: tuple[str, ...]
-    num_frames: int
-    image_size: int
-    patch_size: int
-    tubelet_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    sampling: Any
-    frame_stride: int | None
-    target_fps: float | None
-    resize_short_side: int | None
-    test_crops: int
-    version: str
-    source: str
-    extra: dict[str, Any]
-
-
-def tensor_specs(card: CardLike, output_names: Sequence[str]) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """The graph's input and outputs, batch axis named "batch"."""
-    t_prime = card.num_frames // card.tubelet_size
-    side = card.image_size // card.patch_size
+def tensor_specs(
+    contract: InputContract, grid: Grid, num_classes: int, output_names: Sequence[str]
+) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """The graph's input (from the contract) and outputs (attention on `grid`), batch axis "batch"."""
     shapes: dict[str, list[int | str]] = {
-        OUTPUT_LOGITS: ["batch", len(card.labels)],
-        OUTPUT_TEMPORAL: ["batch", t_prime, t_prime],
-        OUTPUT_SPATIAL: ["batch", t_prime, side, side],
+        OUTPUT_LOGITS: ["batch", num_classes],
+        OUTPUT_TEMPORAL: ["batch", grid.t, grid.t],
+        OUTPUT_SPATIAL: ["batch", grid.t, grid.h, grid.w],
     }
-    inputs = [
-        TensorSpec(
-            name=INPUT_NAME,
-            dtype="uint8",
-            shape=["batch", card.num_frames, card.image_size, card.image_size, 3],
-        )
-    ]
+    inputs = [TensorSpec(name=INPUT_NAME, dtype="uint8", shape=contract.input_shape())]
     outputs = [TensorSpec(name=name, dtype="float32", shape=shapes[name]) for name in output_names]
     return inputs, outputs
 
@@ -104,41 +78,28 @@ def file_hashes(bundle_dir: Path) -> dict[str, str]:
 
 
 def build_manifest(
-    card: CardLike,
+    card: ModelCard,
     *,
     output_names: Sequence[str],
     versions: Mapping[str, str],
     files: Mapping[str, str],
     parity: ParityReport | None,
+    grids: Mapping[str, Grid] | None = None,
     tensorrt: TensorRTInfo | None = None,
     source: str = "",
 ) -> Manifest:
-    inputs, outputs = tensor_specs(card, output_names)
-    sampling = SamplingSpec(
-        policy=card.sampling,
-        num_frames=card.num_frames,
-        frame_stride=card.frame_stride,
-        target_fps=card.target_fps,
-    )
-    resize = ResizeSpec(
-        short_side=card.resize_short_side or card.image_size,
-        crop_size=card.image_size,
-        crops=card.test_crops,
-    )
+    """The manifest of a model exported with `output_names`; `grids` are the model's token grids
+    (default: the contract's grid for the attention outputs)."""
+    all_grids = {ATTENTION_GRID: card.input.grid, **(grids or {})}
+    inputs, outputs = tensor_specs(card.input, all_grids[ATTENTION_GRID], card.num_classes, output_names)
     return Manifest(
         name=card.name,
         version=card.version,
         architecture=card.architecture,
         attention=card.attention,
         labels=list(card.labels),
-        num_frames=card.num_frames,
-        image_size=card.image_size,
-        patch_size=card.patch_size,
-        tubelet_size=card.tubelet_size,
-        mean=(float(card.mean[0]), float(card.mean[1]), float(card.mean[2])),
-        std=(float(card.std[0]), float(card.std[1]), float(card.std[2])),
-        sampling=sampling,
-        resize=resize,
+        input=card.input,
+        grids=all_grids,
         inputs=inputs,
         outputs=outputs,
         has_attention=len(output_names) > 1,

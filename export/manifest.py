@@ -1,18 +1,21 @@
 """`model.json`: the versioned description of an exported bundle.
 
 A bundle is a folder: `model.json`, `model.onnx`, and optionally `model.plan` (a TensorRT engine).
-This module is torch-free: the service reads bundles with it and never imports torch.
+This module is torch-free: the service reads bundles with it and never imports torch (`models.contract`
+is pure Python, and importing it does not import the rest of `models`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 1
+from models.contract import Grid, InputContract
+
+SCHEMA_VERSION = 2
 MANIFEST_NAME = "model.json"
 ONNX_NAME = "model.onnx"
 PLAN_NAME = "model.plan"
@@ -21,6 +24,8 @@ INPUT_NAME = "video"
 OUTPUT_LOGITS = "logits"
 OUTPUT_TEMPORAL = "temporal_attention"
 OUTPUT_SPATIAL = "spatial_attention"
+#: `Manifest.grids` key of the grid the temporal/spatial attention outputs are reported on.
+ATTENTION_GRID = "attention"
 
 
 class _Strict(BaseModel):
@@ -33,24 +38,6 @@ class TensorSpec(_Strict):
     name: str
     dtype: Literal["uint8", "float32", "float16"]
     shape: list[int | str]
-
-
-class SamplingSpec(_Strict):
-    """How frames are chosen from a clip (see `models.card.ModelCard`)."""
-
-    policy: Literal["uniform", "stride"] = "uniform"
-    num_frames: int = Field(ge=1)
-    frame_stride: int | None = Field(default=None, ge=1)
-    target_fps: float | None = Field(default=None, gt=0)
-
-
-class ResizeSpec(_Strict):
-    """Short side resized to `short_side`, then centre crop (or `crops` crops along the long side)."""
-
-    policy: Literal["short_side_center_crop"] = "short_side_center_crop"
-    short_side: int = Field(ge=1)
-    crop_size: int = Field(ge=1)
-    crops: int = Field(default=1, ge=1, le=3)
 
 
 class ParityCase(_Strict):
@@ -83,20 +70,18 @@ class TensorRTInfo(_Strict):
 
 
 class Manifest(_Strict):
+    """A bundle's description. `input` is the model's input contract (`models.contract.InputContract`),
+    copied from its card; the graph's `inputs`/`outputs` and the attention `grids` are derived from it
+    (and from the model) at export, so a reader never recomputes a shape."""
+
     schema_version: int = SCHEMA_VERSION
     name: str
     version: str
     architecture: str
     attention: str
     labels: list[str]
-    num_frames: int = Field(ge=1)
-    image_size: int = Field(ge=1)
-    patch_size: int = Field(ge=1)
-    tubelet_size: int = Field(default=1, ge=1)
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    sampling: SamplingSpec
-    resize: ResizeSpec
+    input: InputContract
+    grids: dict[str, Grid] = Field(default_factory=dict)  # token grid per attention output / tokenization
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     has_attention: bool
@@ -108,20 +93,24 @@ class Manifest(_Strict):
     source: str = ""
     card_extra: dict[str, object] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        """Read schema 1 (flat input fields beside the name) as schema 2."""
+        if isinstance(data, dict) and data.get("schema_version") == 1:
+            return upgrade_v1(data)
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
         if self.schema_version != SCHEMA_VERSION:
             raise ValueError(
                 f"unsupported model.json schema_version {self.schema_version} (expected {SCHEMA_VERSION})"
             )
-        if self.num_frames % self.tubelet_size:
-            raise ValueError("num_frames must be a multiple of tubelet_size")
-        if self.sampling.num_frames != self.num_frames:
-            raise ValueError("sampling.num_frames must equal num_frames")
-        if self.resize.crop_size != self.image_size:
-            raise ValueError("resize.crop_size must equal image_size")
         if not self.labels:
             raise ValueError("labels must not be empty")
+        if self.inputs and self.inputs[0].shape[1:] != self.input.input_shape()[1:]:
+            raise ValueError(f"input tensor {self.inputs[0].shape} does not match the input contract")
         return self
 
     @property
@@ -129,13 +118,30 @@ class Manifest(_Strict):
         return len(self.labels)
 
     @property
-    def temporal_tokens(self) -> int:
-        return self.num_frames // self.tubelet_size
+    def attention_grid(self) -> Grid:
+        """The `(T', h, w)` grid of the attention outputs (recorded at export; the contract's by default)."""
+        return self.grids.get(ATTENTION_GRID, self.input.grid)
 
-    @property
-    def spatial_grid(self) -> tuple[int, int]:
-        side = self.image_size // self.patch_size
-        return (side, side)
+
+def upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A schema-1 manifest as schema 2: its flat sampling/resize/normalisation fields become `input`."""
+    old = dict(data)
+    sampling, resize = old.pop("sampling"), old.pop("resize")
+    contract = {
+        "num_frames": old.pop("num_frames"),
+        "image_size": old.pop("image_size"),
+        "patch_size": old.pop("patch_size"),
+        "tubelet_size": old.pop("tubelet_size", 1),
+        "mean": old.pop("mean"),
+        "std": old.pop("std"),
+        "sampling": sampling.get("policy", "uniform"),
+        "frame_stride": sampling.get("frame_stride"),
+        "target_fps": sampling.get("target_fps"),
+        "resize": resize.get("policy", "short_side_center_crop"),
+        "resize_short_side": resize["short_side"],
+        "test_crops": resize.get("crops", 1),
+    }
+    return {**old, "schema_version": SCHEMA_VERSION, "input": contract}
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

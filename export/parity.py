@@ -146,8 +146,8 @@ def check_onnx_parity(
     reported (`passed=False`), not raised.
     """
     card = getattr(model, "card", None)
-    mean = mean if mean is not None else card.mean  # type: ignore[union-attr]
-    std = std if std is not None else card.std  # type: ignore[union-attr]
+    mean = mean if mean is not None else card.input.mean  # type: ignore[union-attr]
+    std = std if std is not None else card.input.std  # type: ignore[union-attr]
     session = session if session is not None else open_session(Path(onnx_path))
     num_frames, image_size = input_geometry(session)
     has_attention = len(session.get_outputs()) > 1

@@ -12,22 +12,52 @@ This package knows nothing of `export/` or `service/`.
 from __future__ import annotations
 
 import importlib
-import importlib.util
+from typing import TYPE_CHECKING, Any
 
-from models import zoo as _zoo  # noqa: F401  (registers the named constructors)
-from models.attention_maps import AttentionMaps
-from models.base import VideoConfig, VideoModel
-from models.card import ModelCard
-from models.checkpoint import CheckpointError, load_pretrained, save_pretrained, shipped_path
-from models.outputs import VideoOutput
-from models.registry import build_model, canonical_name, create_model, list_models, register_model
-from models.timesformer import TimeSformer, TimeSformerConfig
-from models.videomae import VideoMAE, VideoMAEConfig
-from models.vivit import ViViT, ViViTConfig, ViViTFactorised, ViViTFactorisedConfig
+if TYPE_CHECKING:  # the public API, imported lazily below so `models.contract` stays torch-free
+    from models.attention_maps import AttentionMaps
+    from models.base import VideoConfig, VideoModel
+    from models.card import ModelCard
+    from models.checkpoint import CheckpointError, load_pretrained, save_pretrained, shipped_path
+    from models.contract import InputContract
+    from models.outputs import VideoOutput
+    from models.registry import build_model, canonical_name, create_model, list_models, register_model
+    from models.timesformer import TimeSformer, TimeSformerConfig
+    from models.videomae import VideoMAE, VideoMAEConfig
+    from models.vivit import ViViT, ViViTConfig, ViViTFactorised, ViViTFactorisedConfig
+
+#: Public name -> the module that defines it. `import models` imports nothing heavy; the first access
+#: of a name imports its module (and torch with it), except `InputContract`, which is pure Python.
+_EXPORTS = {
+    "AttentionMaps": "models.attention_maps",
+    "CheckpointError": "models.checkpoint",
+    "InputContract": "models.contract",
+    "ModelCard": "models.card",
+    "TimeSformer": "models.timesformer",
+    "TimeSformerConfig": "models.timesformer",
+    "ViViT": "models.vivit",
+    "ViViTConfig": "models.vivit",
+    "ViViTFactorised": "models.vivit",
+    "ViViTFactorisedConfig": "models.vivit",
+    "VideoConfig": "models.base",
+    "VideoMAE": "models.videomae",
+    "VideoMAEConfig": "models.videomae",
+    "VideoModel": "models.base",
+    "VideoOutput": "models.outputs",
+    "build_model": "models.registry",
+    "canonical_name": "models.registry",
+    "create_model": "models.registry",
+    "list_models": "models.registry",
+    "load_pretrained": "models.checkpoint",
+    "register_model": "models.registry",
+    "save_pretrained": "models.checkpoint",
+    "shipped_path": "models.checkpoint",
+}
 
 __all__ = [
     "AttentionMaps",
     "CheckpointError",
+    "InputContract",
     "ModelCard",
     "TimeSformer",
     "TimeSformerConfig",
@@ -51,14 +81,10 @@ __all__ = [
 ]
 
 
-def _import_demo_configs() -> None:
-    """Register the demo models (`models.demo.configs`, owned by the training code) when present."""
-    try:
-        spec = importlib.util.find_spec("models.demo.configs")
-    except ModuleNotFoundError:
-        spec = None
-    if spec is not None:
-        importlib.import_module("models.demo.configs")
-
-
-_import_demo_configs()
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

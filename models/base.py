@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps
 from models.card import ModelCard
+from models.contract import InputContract, token_grid
 from models.layers import (
     Attention,
     GeluApprox,
@@ -51,14 +52,7 @@ class VideoConfig:
     fused_attn: bool = True
 
     def __post_init__(self) -> None:
-        if self.image_size % self.patch_size:
-            raise ValueError(
-                f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}"
-            )
-        if self.num_frames % self.tubelet_size:
-            raise ValueError(
-                f"num_frames={self.num_frames} is not a multiple of tubelet_size={self.tubelet_size}"
-            )
+        self.grid  # noqa: B018  (validates that frames and size divide into the token grid)
         if self.embed_dim % self.num_heads:
             raise ValueError(f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
         if min(self.depth, self.num_classes, self.num_frames) < 1:
@@ -70,8 +64,22 @@ class VideoConfig:
 
     @property
     def grid(self) -> Grid:
-        side = self.image_size // self.patch_size
-        return Grid(self.num_frames // self.tubelet_size, side, side)
+        return token_grid(
+            num_frames=self.num_frames,
+            image_size=self.image_size,
+            patch_size=self.patch_size,
+            tubelet_size=self.tubelet_size,
+        )
+
+    def input_contract(self, **policy: Any) -> InputContract:
+        """This config's input (frames, size, tokenization) with the given sampling/preprocessing policy."""
+        return InputContract(
+            num_frames=self.num_frames,
+            image_size=self.image_size,
+            patch_size=self.patch_size,
+            tubelet_size=self.tubelet_size,
+            **policy,
+        )
 
     def drop_path_rates(self, depth: int | None = None) -> list[float]:
         n = self.depth if depth is None else depth
@@ -163,10 +171,10 @@ class VideoModel(nn.Module):
     def _check_card(self) -> None:
         c, card = self.config, self.card
         facts = {
-            "num_frames": (card.num_frames, c.num_frames),
-            "image_size": (card.image_size, c.image_size),
-            "patch_size": (card.patch_size, c.patch_size),
-            "tubelet_size": (card.tubelet_size, c.tubelet_size),
+            "num_frames": (card.input.num_frames, c.num_frames),
+            "image_size": (card.input.image_size, c.image_size),
+            "patch_size": (card.input.patch_size, c.patch_size),
+            "tubelet_size": (card.input.tubelet_size, c.tubelet_size),
             "num_classes (labels)": (card.num_classes, c.num_classes),
         }
         bad = {k: v for k, v in facts.items() if v[0] != v[1]}

@@ -1,113 +1,89 @@
-"""What a model needs from the pipeline around it: labels, input spec, preprocessing and frame sampling.
+"""What a model needs from the pipeline around it: its name, labels, attention pattern and input contract.
 
 A `ModelCard` travels with every model (`model.card`), is saved beside our checkpoints, and is copied
-into an exported bundle's `model.json`. The service decodes and samples clips exactly as the card says.
+into an exported bundle's `model.json`. Everything about the input — frames, size, tokenization,
+sampling, resize, normalisation — is the card's `input` (`models.contract.InputContract`), declared once.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
-SamplingPolicy = Literal["uniform", "stride"]
-ResizePolicy = Literal["short_side_center_crop"]
+from models.contract import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    KINETICS_MEAN,
+    KINETICS_STD,
+    InputContract,
+    ResizePolicy,
+    SamplingPolicy,
+)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-KINETICS_MEAN = (0.45, 0.45, 0.45)
-KINETICS_STD = (0.225, 0.225, 0.225)
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "KINETICS_MEAN",
+    "KINETICS_STD",
+    "InputContract",
+    "ModelCard",
+    "ResizePolicy",
+    "SamplingPolicy",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ModelCard:
     """Facts about a model that decoding, preprocessing and answering depend on.
 
-    Frames reach the model as float32 `[B, T, 3, H, W]`, RGB, `(pixel / 255 - mean) / std`.
-
-    sampling:
-        `uniform`: `num_frames` frames at the centres of equal segments spanning the whole clip.
-        `stride`: `num_frames` frames `frame_stride` apart at `target_fps`, centred in the clip
-        (TimeSformer's 8×32 policy: stride 32 at the source's fps when `target_fps` is None).
-    resize: the short side is resized to `resize_short_side` (default `image_size`), then a centre
-        crop of `image_size` is taken; `test_crops` > 1 takes that many crops along the long side.
+    `architecture` e.g. "timesformer", "vivit", "videomae"; `attention` the pattern its blocks implement
+    (e.g. "divided_space_time", "joint_space_time", "space_only", "factorised_encoder"); `input` the
+    contract with the pipeline; `extra` training facts and results (informational).
     """
 
     name: str
-    architecture: str  # e.g. "timesformer", "vivit", "videomae"
-    attention: str  # e.g. "divided_space_time", "joint_space_time", "space_only", "factorised_encoder"
+    architecture: str
+    attention: str
     labels: tuple[str, ...]
-    num_frames: int
-    image_size: int
-    patch_size: int
-    tubelet_size: int = 1
-    mean: tuple[float, float, float] = KINETICS_MEAN
-    std: tuple[float, float, float] = KINETICS_STD
-    sampling: SamplingPolicy = "uniform"
-    frame_stride: int | None = None
-    target_fps: float | None = None
-    resize: ResizePolicy = "short_side_center_crop"
-    resize_short_side: int | None = None
-    test_crops: int = 1
+    input: InputContract
     version: str = "1"
     source: str = ""  # where the weights came from (path or description); informational
-    extra: dict[str, Any] = field(default_factory=dict)  # training facts, results, etc.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.num_frames < 1 or self.image_size < 1 or self.patch_size < 1 or self.tubelet_size < 1:
-            raise ValueError("num_frames, image_size, patch_size and tubelet_size must be positive")
-        if self.num_frames % self.tubelet_size:
-            raise ValueError(
-                f"num_frames={self.num_frames} is not a multiple of tubelet_size={self.tubelet_size}"
-            )
-        if self.image_size % self.patch_size:
-            raise ValueError(
-                f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}"
-            )
-        if self.sampling == "stride" and not self.frame_stride:
-            raise ValueError("sampling='stride' needs frame_stride")
         if not self.labels:
             raise ValueError("a model card needs at least one label")
+        object.__setattr__(self, "labels", tuple(self.labels))
 
     @property
     def num_classes(self) -> int:
         return len(self.labels)
 
-    @property
-    def temporal_tokens(self) -> int:
-        """T' = T / tubelet: the length of the temporal attention map."""
-        return self.num_frames // self.tubelet_size
-
-    @property
-    def grid(self) -> tuple[int, int, int]:
-        """The token grid (T', h, w) of the spatial attention maps."""
-        side = self.image_size // self.patch_size
-        return (self.temporal_tokens, side, side)
-
-    def with_input(self, *, num_frames: int | None = None, image_size: int | None = None) -> ModelCard:
-        return replace(
-            self,
-            num_frames=self.num_frames if num_frames is None else num_frames,
-            image_size=self.image_size if image_size is None else image_size,
-        )
+    def with_input(self, **changes: Any) -> ModelCard:
+        """The card with some input-contract fields changed (`num_frames=16`, `mean=…`)."""
+        return replace(self, input=replace(self.input, **changes))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["labels"] = list(self.labels)
-        data["mean"] = list(self.mean)
-        data["std"] = list(self.std)
+        data["input"] = self.input.to_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelCard:
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(data) - known
+        """Read a card; the flat layout of cards written before the input contract is accepted too."""
+        values = dict(data)
+        if "input" not in values:  # legacy flat card: the contract's fields sat beside the name
+            values["input"] = {k: values.pop(k) for k in InputContract.field_names() & set(data)}
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown model card fields: {sorted(unknown)}")
-        values = dict(data)
-        for key in ("labels", "mean", "std"):
-            if key in values:
-                values[key] = tuple(values[key])
+        contract = values["input"]
+        if isinstance(contract, dict):
+            values["input"] = InputContract.from_dict(contract)
+        values["labels"] = tuple(values.get("labels", ()))
         return cls(**values)
 
     def to_json(self) -> str:

@@ -11,34 +11,18 @@ with a dynamic batch axis (ONNX export) and no Python control flow depends on te
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.contract import Grid
+
 QkvBias = Literal["qkv", "qv", "none"]
 GeluApprox = Literal["none", "tanh"]
 ResampleMode = Literal["nearest", "linear", "bilinear", "trilinear", "bicubic"]
-
-
-class Grid(NamedTuple):
-    """The token grid of a video: `t` temporal positions (frames or tubelet slices) × `h` × `w` patches."""
-
-    t: int
-    h: int
-    w: int
-
-    @property
-    def patches(self) -> int:
-        """Patches per frame, `h·w`."""
-        return self.h * self.w
-
-    @property
-    def tokens(self) -> int:
-        """Patch tokens in the whole clip, `t·h·w` (no cls)."""
-        return self.t * self.h * self.w
 
 
 class Attention(nn.Module):
@@ -222,6 +206,11 @@ class TubeletEmbed(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.proj(x.transpose(1, 2))  # [B, D, T', h, w]
         return x.flatten(3).permute(0, 2, 3, 1).reshape(-1, self.grid.t, self.grid.patches, self.dim)
+
+
+def prepend_cls(cls: Tensor, tokens: Tensor) -> Tensor:
+    """`[1, 1, D]` cls and `[N, L, D]` tokens → `[N, 1 + L, D]`, the cls copied to every sequence."""
+    return torch.cat((cls.expand(tokens.shape[0], -1, -1), tokens), dim=1)
 
 
 def sinusoid_table(num_positions: int, dim: int) -> Tensor:

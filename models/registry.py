@@ -13,28 +13,24 @@ fields and refuses unknown ones:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
 from models.base import VideoConfig, VideoModel
 from models.card import ModelCard
+from models.contract import InputContract
 
 ModelFactory = Callable[..., VideoModel]
 F = TypeVar("F", bound=ModelFactory)
 
 _REGISTRY: dict[str, ModelFactory] = {}
 
+#: Input-contract fields that follow from the config and cannot be overridden on their own.
+_CONTRACT_DERIVED = {"num_frames", "image_size", "patch_size", "tubelet_size"}
 #: Card fields that follow from the config (or `labels=`) and cannot be overridden on their own.
-_CARD_DERIVED = {
-    "architecture",
-    "attention",
-    "num_frames",
-    "image_size",
-    "patch_size",
-    "tubelet_size",
-    "labels",
-}
+_CARD_DERIVED = {"architecture", "attention", "labels", "input"}
 
 
 def canonical_name(name: str) -> str:
@@ -60,17 +56,34 @@ def register_model(fn: F | None = None, *, name: str | None = None) -> Any:
     return decorate(fn) if fn is not None else decorate
 
 
+#: Modules whose import registers named constructors (the demo models' module is optional).
+_CONSTRUCTOR_MODULES = ("models.zoo", "models.demo.configs")
+
+
+def _register_constructors() -> None:
+    """Import the modules that register constructors (once; later calls are dictionary lookups)."""
+    for module in _CONSTRUCTOR_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # the module exists but something it imports does not
+                raise
+
+
 def list_models() -> list[str]:
+    _register_constructors()
     return sorted(_REGISTRY)
 
 
 def is_registered(name: str) -> bool:
+    _register_constructors()
     return canonical_name(name) in _REGISTRY
 
 
 def create_model(name: str, **overrides: Any) -> VideoModel:
     """Build the named model (random weights). `overrides` change config fields (`num_frames=16`,
     `depth=2`, …), card fields (`mean=…`, `sampling=…`) or the labels (`labels=[...]`)."""
+    _register_constructors()
     key = canonical_name(name)
     factory = _REGISTRY.get(key)
     if factory is None:
@@ -91,16 +104,17 @@ def build_model(
 ) -> VideoModel:
     """`model_cls(config with overrides, card)`: the helper behind every named constructor.
 
-    `card` holds the constructor's card defaults (over `model_cls.default_card`); `labels` sets the
-    class names (and `num_classes`, unless given too).
+    `card` holds the constructor's card and input-contract defaults (over `model_cls.default_card`,
+    e.g. `{"sampling": "uniform"}`); `labels` sets the class names (and `num_classes`, unless given too).
     """
     config_names = {f.name for f in fields(config)}
     card_names = {f.name for f in fields(ModelCard)} - _CARD_DERIVED
-    unknown = set(overrides) - config_names - card_names
+    contract_names = InputContract.field_names() - _CONTRACT_DERIVED
+    unknown = (set(overrides) - config_names | set(card or {})) - card_names - contract_names
     if unknown:
         raise TypeError(
             f"{name}: unknown overrides {sorted(unknown)}; config fields: {sorted(config_names)}; "
-            f"card fields: {sorted(card_names)}"
+            f"card fields: {sorted(card_names | contract_names)}"
         )
     config_over = {k: v for k, v in overrides.items() if k in config_names}
     label_tuple = tuple(labels) if labels is not None else None
@@ -108,5 +122,7 @@ def build_model(
         config_over.setdefault("num_classes", len(label_tuple))
     config = replace(config, **config_over)
     base = model_cls.default_card(config, name=name, labels=label_tuple)
-    card_over = {**(card or {}), **{k: v for k, v in overrides.items() if k in card_names}}
-    return model_cls(config, card=replace(base, **card_over))
+    wanted = {**(card or {}), **overrides}
+    policy = {k: v for k, v in wanted.items() if k in contract_names}
+    card_over = {k: v for k, v in wanted.items() if k in card_names}
+    return model_cls(config, card=replace(base, input=replace(base.input, **policy), **card_over))

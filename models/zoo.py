@@ -30,7 +30,7 @@ _TINY: dict[str, Any] = {
     "mlp_dim": 96,
     "num_classes": 5,
 }
-_TINY_CARD: dict[str, Any] = {"sampling": "uniform", "frame_stride": None}
+_TINY_CARD: dict[str, Any] = {"sampling": "uniform", "frame_stride": None, "test_clips": 1, "test_crops": 1}
 
 
 # --- TimeSformer ------------------------------------------------------------------------------------

@@ -22,15 +22,19 @@ log = logging.getLogger(__name__)
 
 
 def decode_request_for(manifest: Manifest) -> DecodeRequest:
-    """How to sample and resize a clip for this model, straight from its manifest."""
+    """How to sample and resize a clip for this model: a projection of the bundle's input contract.
+
+    One prediction decodes one centre view; the contract's `test_clips × test_crops` views are the
+    defaults of multi-view prediction, which plans several views of the same upload.
+    """
+    contract = manifest.input
     return DecodeRequest(
-        num_frames=manifest.num_frames,
-        policy=manifest.sampling.policy,
-        frame_stride=manifest.sampling.frame_stride,
-        target_fps=manifest.sampling.target_fps,
-        short_side=manifest.resize.short_side,
-        crop_size=manifest.resize.crop_size,
-        crops=1,
+        num_frames=contract.num_frames,
+        policy=contract.sampling,
+        frame_stride=contract.frame_stride,
+        target_fps=contract.target_fps,
+        short_side=contract.short_side,
+        crop_size=contract.image_size,
     )
 
 

@@ -77,7 +77,7 @@ def build_prediction(
 ) -> Prediction:
     """Scores, top-k labels, frame importance and the frames kept for heatmaps."""
     manifest = model.manifest
-    tubelet = manifest.tubelet_size
+    tubelet = manifest.input.tubelet_size
     scores = softmax(logits)
     picks = token_frames(len(clip.timestamps_s), tubelet)
     rows = normalise_rows(temporal) if attention and temporal is not None else None

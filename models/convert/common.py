@@ -209,8 +209,8 @@ def hf_converted(
     """
     card = model_cls.default_card(config, name=name, labels=hf_labels(hf, config.num_classes))
     if default_norm is not None:
-        card = replace(card, mean=pre.mean or default_norm[0], std=pre.std or default_norm[1])
-    card = replace(card, resize_short_side=pre.short_side, source=source)
+        card = card.with_input(mean=pre.mean or default_norm[0], std=pre.std or default_norm[1])
+    card = replace(card.with_input(resize_short_side=pre.short_side), source=source)
     return Converted(model_cls=model_cls, config=config, card=card, state_dict=state_dict)
 
 

@@ -43,6 +43,8 @@ def _card(description: str) -> dict[str, Any]:
         "resize": "short_side_center_crop",
         "mean": KINETICS_MEAN,
         "std": KINETICS_STD,
+        "test_clips": 1,  # one view: the moving object may leave a crop of the frame
+        "test_crops": 1,
         "source": "trained by `vtserve train-demo` on the synthetic `motion` dataset (models/demo)",
         "extra": {"dataset": "motion (models.demo.motion)", "description": description},
     }

@@ -69,7 +69,7 @@ def _logits(model: nn.Module, clips: np.ndarray, card: Any, batch: int = 64) -> 
     model.eval()
     out = []
     for i in range(0, len(clips), batch):
-        out.append(model(to_tensor(clips[i : i + batch], card.mean, card.std)).logits.numpy())
+        out.append(model(to_tensor(clips[i : i + batch], card.input.mean, card.input.std)).logits.numpy())
     return np.concatenate(out)
 
 
@@ -78,7 +78,7 @@ def classification_measures(
 ) -> dict[str, Any]:
     """Test accuracy, per-class accuracy, reversal and within-pair accuracy on the fixed test set."""
     rendered = render_test_clips(
-        n, seed, num_frames=card.num_frames, height=card.image_size, width=card.image_size
+        n, seed, num_frames=card.input.num_frames, height=card.input.image_size, width=card.input.image_size
     )
     clips = np.stack([c.frames for c in rendered])
     labels = np.array([c.label for c in rendered])
@@ -161,8 +161,8 @@ def encoded_measures(
     """Accuracy on clips rendered at other sizes/fps, encoded as H.264/MP4, decoded and sampled uniformly."""
     sets = encoded_inputs(
         per_format=per_format,
-        num_frames=card.num_frames,
-        image_size=card.image_size,
+        num_frames=card.input.num_frames,
+        image_size=card.input.image_size,
         seed=seed,
         formats=formats,
         cache_dir=cache_dir,
@@ -186,9 +186,9 @@ def attention_measures(model: nn.Module, card: Any, *, n: int = 440, seed: int =
     """
     model.eval()
     rendered = render_test_clips(
-        n, seed, num_frames=card.num_frames, height=card.image_size, width=card.image_size
+        n, seed, num_frames=card.input.num_frames, height=card.input.image_size, width=card.input.image_size
     )
-    p, tub = card.patch_size, card.tubelet_size
+    p, tub = card.input.patch_size, card.input.tubelet_size
     out: dict[str, Any] = {}
     groups = {"moving": (1, 2, 3, 4), "all_non_static": tuple(range(1, NUM_CLASSES))}
     for name, classes in groups.items():
@@ -196,7 +196,7 @@ def attention_measures(model: nn.Module, card: Any, *, n: int = 440, seed: int =
         clips = np.stack([c.frames for c in chosen])
         att = []
         for i in range(0, len(clips), 64):
-            res = model(to_tensor(clips[i : i + 64], card.mean, card.std), return_attention=True)
+            res = model(to_tensor(clips[i : i + 64], card.input.mean, card.input.std), return_attention=True)
             att.append(res.spatial_attention.float().numpy())
         a = np.concatenate(att)  # [B, T', h, w]
         masks = np.stack([c.masks for c in chosen])  # [B, T, H, W]
@@ -217,8 +217,8 @@ def attention_measures(model: nn.Module, card: Any, *, n: int = 440, seed: int =
 @torch.no_grad()
 def latency_measures(model: nn.Module, card: Any, *, repeats: int = 30) -> dict[str, Any]:
     model.eval()
-    x1 = torch.randn(1, card.num_frames, 3, card.image_size, card.image_size)
-    x8 = torch.randn(8, card.num_frames, 3, card.image_size, card.image_size)
+    x1 = torch.randn(1, card.input.num_frames, 3, card.input.image_size, card.input.image_size)
+    x8 = torch.randn(8, card.input.num_frames, 3, card.input.image_size, card.input.image_size)
     for _ in range(3):
         model(x1)
     t0 = time.perf_counter()

@@ -30,7 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from models.base import VideoModel
-from models.card import ModelCard
+from models.contract import InputContract
 from models.demo.data import Curriculum, aux_targets, degrade, paired_batch, to_tensor
 from models.demo.motion import PARTNER, make_test_set
 from models.demo.recipe import AuxHead, init_embeddings
@@ -62,28 +62,6 @@ class TrainConfig:
     stop_at: int | None = None  # stop (as if interrupted) after this step; the schedule keeps `steps`
     threads: int = 1
     runs_dir: Path = Path("runs")
-
-
-@dataclass(kw_only=True)
-class InputSpec:
-    num_frames: int
-    image_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    patch_size: int = 8
-    tubelet_size: int = 1
-
-    @classmethod
-    def from_card(cls, card: ModelCard) -> InputSpec:
-        """The input a model's card describes (what training renders and normalises)."""
-        return cls(
-            num_frames=card.num_frames,
-            image_size=card.image_size,
-            mean=card.mean,
-            std=card.std,
-            patch_size=card.patch_size,
-            tubelet_size=card.tubelet_size,
-        )
 
 
 Logger = Callable[[str], None]
@@ -120,7 +98,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> torch.Te
 
 
 def accuracy_and_reversal(
-    model: nn.Module, clips: np.ndarray, labels: np.ndarray, spec: InputSpec
+    model: nn.Module, clips: np.ndarray, labels: np.ndarray, spec: InputContract
 ) -> dict[str, float]:
     """Top-1 accuracy, and the share of paired-class clips whose reversal is predicted as the partner."""
     x = to_tensor(clips, spec.mean, spec.std)
@@ -144,7 +122,7 @@ def _past(t_start: float, max_minutes: float | None) -> bool:
 
 def train(
     model: VideoModel,
-    spec: InputSpec,
+    spec: InputContract,
     cfg: TrainConfig,
     *,
     resume: bool = False,
@@ -336,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     torch.manual_seed(args.seed)
     model = models.create_model(args.model)
-    spec = InputSpec.from_card(model.card)
+    spec = model.card.input
     name = Path(args.out).name if args.out is not None else args.model
     cfg = TrainConfig(
         name=name,

@@ -40,26 +40,23 @@ async def readyz(state: StateDep) -> ReadyResponse:
 
 
 def model_info(model: LoadedModel) -> ModelInfo:
-    m = model.manifest
-    spec = m.inputs[0] if m.inputs else None
+    """A loaded model as `/v1/models` lists it: the bundle's input tensor and contract, and its runtime."""
+    m, spec = model.manifest, model.manifest.inputs[0]
+    contract = m.input
     return ModelInfo(
         name=model.name,
         version=m.version,
         architecture=m.architecture,
         attention=m.attention,
         labels=list(m.labels),
-        input=InputInfo(
-            name=spec.name if spec else "video",
-            dtype=spec.dtype if spec else "uint8",
-            shape=list(spec.shape) if spec else ["batch", m.num_frames, m.image_size, m.image_size, 3],
-        ),
+        input=InputInfo(name=spec.name, dtype=spec.dtype, shape=list(spec.shape)),
         sampling=SamplingInfo(
-            policy=m.sampling.policy,
-            num_frames=m.sampling.num_frames,
-            frame_stride=m.sampling.frame_stride,
-            target_fps=m.sampling.target_fps,
-            short_side=m.resize.short_side,
-            crop_size=m.resize.crop_size,
+            policy=contract.sampling,
+            num_frames=contract.num_frames,
+            frame_stride=contract.frame_stride,
+            target_fps=contract.target_fps,
+            short_side=contract.short_side,
+            crop_size=contract.image_size,
         ),
         has_attention=m.has_attention,
         runtime=model.runtime.name,

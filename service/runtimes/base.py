@@ -73,11 +73,15 @@ class Runtime(Protocol):
 
 
 def input_spec_from_manifest(manifest: Manifest, max_batch: int | None = None) -> InputSpec:
+    """The graph input recorded in the manifest (itself the input contract's `[batch, T, H, W, 3]`)."""
+    tensor = manifest.inputs[0]
+    _, frames, height, width, channels = tensor.shape
     return InputSpec(
-        name=manifest.inputs[0].name if manifest.inputs else "video",
-        num_frames=manifest.num_frames,
-        height=manifest.image_size,
-        width=manifest.image_size,
+        name=tensor.name,
+        num_frames=int(frames),
+        height=int(height),
+        width=int(width),
+        channels=int(channels),
         max_batch=max_batch,
     )
 

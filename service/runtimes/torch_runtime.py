@@ -46,9 +46,11 @@ class TorchRuntime:
             raise RuntimeError("the torch runtime needs torch: `make install`") from exc
         self._torch = torch
         source = manifest.source or str(bundle_dir)
-        model = load_source(source, num_frames=manifest.num_frames, image_size=manifest.image_size)
+        model = load_source(
+            source, num_frames=manifest.input.num_frames, image_size=manifest.input.image_size
+        )
         names = [o.name for o in manifest.outputs] or [OUTPUT_LOGITS]
-        graph = BundleGraph(model, manifest.mean, manifest.std, output_names=names)
+        graph = BundleGraph(model, manifest.input.mean, manifest.input.std, output_names=names)
         self._device = _device(torch, options.device)
         self._graph = graph.to(self._device).eval()
         self._names = names

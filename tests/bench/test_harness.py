@@ -28,7 +28,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     model = models.create_model("timesformer_tiny").eval()
     weights = models.save_pretrained(model, root / "weights")
     card = model.card
-    names = available_outputs(model, card.num_frames, card.image_size, True)
+    names = available_outputs(model, card.input.num_frames, card.input.image_size, True)
     manifest = build_manifest(
         card,  # type: ignore[arg-type]
         output_names=names,

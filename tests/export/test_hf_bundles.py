@@ -35,8 +35,8 @@ def _video(batch: int, seed: int) -> np.ndarray:
 
 def _normalised(video: np.ndarray, manifest: Manifest) -> torch.Tensor:
     scaled = video.astype(np.float32) / np.float32(255.0)
-    mean = np.asarray(manifest.mean, dtype=np.float32)
-    std = np.asarray(manifest.std, dtype=np.float32)
+    mean = np.asarray(manifest.input.mean, dtype=np.float32)
+    std = np.asarray(manifest.input.std, dtype=np.float32)
     x = ((scaled - mean) / std).astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3)))  # [B, T, 3, H, W]
 
@@ -70,8 +70,8 @@ def test_manifest_describes_graph_and_round_trips(arch: str, hf_bundle: Callable
     assert Manifest.model_validate_json(manifest.model_dump_json()) == manifest
     assert manifest.architecture == arch
     assert manifest.labels == LABELS
-    assert (manifest.num_frames, manifest.image_size) == (NUM_FRAMES, IMAGE_SIZE)
-    assert manifest.sampling.num_frames == NUM_FRAMES and manifest.resize.crop_size == IMAGE_SIZE
+    assert (manifest.input.num_frames, manifest.input.image_size) == (NUM_FRAMES, IMAGE_SIZE)
+    assert manifest.inputs[0].shape == ["batch", NUM_FRAMES, IMAGE_SIZE, IMAGE_SIZE, 3]
     assert manifest.has_attention and len(manifest.outputs) >= 2
     assert {"torch", "onnx", "onnxruntime", "onnx_exporter", "onnx_opset"} <= set(manifest.versions)
     assert int(manifest.versions["onnx_opset"]) >= 17
@@ -100,7 +100,7 @@ def test_declared_shapes_match_what_onnxruntime_returns(arch: str, hf_bundle: Ca
         assert value.dtype == np.float32
         assert np.all(np.isfinite(value))
         if spec.name != OUTPUT_LOGITS:
-            assert spec.shape[1] == manifest.temporal_tokens
+            assert spec.shape[1] == manifest.attention_grid.t
             assert value.min() >= 0.0  # attention weights
 
 

@@ -56,8 +56,8 @@ def test_shipped_model_accuracy_through_onnxruntime(shipped: tuple[str, Path]) -
     clips, labels = make_test_set(
         TEST_CLIPS,
         seed=seed if seed is not None else 4321,
-        num_frames=manifest.num_frames,
-        size=manifest.image_size,
+        num_frames=manifest.input.num_frames,
+        size=manifest.input.image_size,
     )
     session = ort.InferenceSession(str(bundle / ONNX_NAME), providers=["CPUExecutionProvider"])
     onnx_pred = np.concatenate(
@@ -68,7 +68,7 @@ def test_shipped_model_accuracy_through_onnxruntime(shipped: tuple[str, Path]) -
     )
     model: Any = models.load_pretrained(name).eval()
     with torch.no_grad():
-        torch_pred = model(to_tensor(clips, manifest.mean, manifest.std)).logits.argmax(1).numpy()
+        torch_pred = model(to_tensor(clips, manifest.input.mean, manifest.input.std)).logits.argmax(1).numpy()
     np.testing.assert_array_equal(onnx_pred, torch_pred)
     accuracy = float((onnx_pred == labels).mean())
     if recorded is not None:  # the checkpoint's own test accuracy, reproduced through onnxruntime

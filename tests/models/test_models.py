@@ -48,7 +48,7 @@ def test_every_registered_model_runs_at_tiny_size(name: str) -> None:
     assert out.logits.shape == (2, model.card.num_classes) and torch.isfinite(out.logits).all()
     assert out.temporal_attention is not None and out.temporal_attention.shape == (2, t, t)
     assert out.spatial_attention is not None and out.spatial_attention.shape == (2, t, h, w)
-    assert model.card.grid == model.grid
+    assert model.card.input.grid == model.grid
 
 
 def test_published_configurations() -> None:

@@ -36,8 +36,8 @@ def test_timesformer(tmp_path: Path, attention: str) -> None:
     ours = models.load_pretrained(ref.save_legacy(hf, tmp_path / "hf"))
     assert isinstance(ours, models.TimeSformer) and ours.config.attention == attention
     assert ours.card.labels == tuple(ref.LABELS)
-    assert (ours.card.num_frames, ours.card.image_size, ours.card.patch_size) == (4, 32, 8)
-    assert ours.card.mean == (0.45, 0.45, 0.45) and ours.card.sampling == "stride"
+    assert (ours.card.input.num_frames, ours.card.input.image_size, ours.card.input.patch_size) == (4, 32, 8)
+    assert ours.card.input.mean == (0.45, 0.45, 0.45) and ours.card.input.sampling == "stride"
     _assert_parity(ours, lambda x: ref.hf_logits(hf, x))
 
 
@@ -71,8 +71,8 @@ def test_videomae(tmp_path: Path, naming: str) -> None:
     ref.write_preprocessor(folder, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225], 36)
     ours = models.load_pretrained(folder)
     assert isinstance(ours, models.VideoMAE)
-    assert ours.card.std == (0.229, 0.224, 0.225) and ours.card.resize_short_side == 36
-    assert ours.card.frame_stride == 4 and ours.card.tubelet_size == 2
+    assert ours.card.input.std == (0.229, 0.224, 0.225) and ours.card.input.resize_short_side == 36
+    assert ours.card.input.frame_stride == 4 and ours.card.input.tubelet_size == 2
     _assert_parity(ours, lambda x: ref.hf_logits(hf, x))
 
 
@@ -87,8 +87,8 @@ def test_vivit(tmp_path: Path, naming: str) -> None:
     ref.write_preprocessor(folder, [0.5] * 3, [0.5] * 3, 36)  # hub preprocessor: gives [-3, 1]; ignored
     ours = models.load_pretrained(folder)
     assert isinstance(ours, models.ViViT)
-    assert ours.card.mean == (0.5, 0.5, 0.5) and ours.card.std == (0.5, 0.5, 0.5)  # scenic's [-1, 1]
-    assert ours.config.gelu == "tanh" and ours.card.frame_stride == 2
+    assert ours.card.input.mean == (0.5, 0.5, 0.5) and ours.card.input.std == (0.5, 0.5, 0.5)  # scenic's [-1, 1]
+    assert ours.config.gelu == "tanh" and ours.card.input.frame_stride == 2
     _assert_parity(ours, lambda x: ref.hf_logits(hf, x))
 
 
@@ -140,5 +140,5 @@ def test_official_pyth(tmp_path: Path) -> None:
     torch.save({"model_state": state, "epoch": 15, "cfg": "TRAIN:\n  ENABLE: true\n"}, path)
     ours = models.load_pretrained(path, num_heads=2, labels=ref.LABELS)
     assert ours.config.attention == "divided_space_time" and ours.config.num_frames == 4
-    assert ours.card.labels == tuple(ref.LABELS) and ours.card.mean == (0.45, 0.45, 0.45)
+    assert ours.card.labels == tuple(ref.LABELS) and ours.card.input.mean == (0.45, 0.45, 0.45)
     _assert_parity(ours, lambda x: ref.hf_logits(hf, x))

@@ -44,7 +44,7 @@ def test_timesformer_more_frames_is_right_where_hf_is_silently_wrong(
 ) -> None:
     hf, folder = hf_timesformer
     ours = models.load_pretrained(folder, num_frames=8)
-    assert ours.config.num_frames == 8 and ours.card.num_frames == 8
+    assert ours.config.num_frames == 8 and ours.card.input.num_frames == 8
     x = torch.randn(2, 8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         got = ours(x).logits
@@ -102,7 +102,7 @@ def test_vivit_position_embedding_is_resampled_trilinearly(tmp_path: Path) -> No
 def test_own_checkpoints_resample_too(tmp_path: Path, name: str) -> None:
     folder = models.save_pretrained(models.create_model(name), tmp_path / name)
     model = models.load_pretrained(folder, num_frames=8, image_size=48)
-    assert model.card.num_frames == 8 and model.card.image_size == 48
+    assert model.card.input.num_frames == 8 and model.card.input.image_size == 48
     with torch.no_grad():
         out = model(torch.randn(2, 8, 3, 48, 48), return_attention=True)
     assert torch.isfinite(out.logits).all()

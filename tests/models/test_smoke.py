@@ -37,9 +37,9 @@ def test_hyphenated_alias_and_unknown_name() -> None:
 
 def test_overrides_reach_config_and_card() -> None:
     model = models.create_model("timesformer_tiny", num_frames=8, labels=["a", "b"], mean=(0.5, 0.5, 0.5))
-    assert model.config.num_frames == 8 and model.card.num_frames == 8
+    assert model.config.num_frames == 8 and model.card.input.num_frames == 8
     assert model.card.labels == ("a", "b") and model.config.num_classes == 2
-    assert model.card.mean == (0.5, 0.5, 0.5)
+    assert model.card.input.mean == (0.5, 0.5, 0.5)
     with pytest.raises(TypeError, match="unknown overrides"):
         models.create_model("timesformer_tiny", colour="blue")
 

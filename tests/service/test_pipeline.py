@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,8 @@ def _clip(frames: np.ndarray) -> DecodedClip:
 
 @pytest.mark.parametrize("tubelet", [1, 2])
 def test_build_prediction_per_temporal_token(tiny_bundle: Path, tubelet: int) -> None:
-    manifest = read_manifest(tiny_bundle).model_copy(update={"tubelet_size": tubelet})
+    bundled = read_manifest(tiny_bundle)
+    manifest = bundled.model_copy(update={"input": replace(bundled.input, tubelet_size=tubelet)})
     frames = np.stack([np.full((32, 32, 3), i, dtype=np.uint8) for i in range(4)])
     tokens = 4 // tubelet
     temporal = np.full((tokens, tokens), 1.0 / tokens, dtype=np.float32)

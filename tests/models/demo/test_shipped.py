@@ -32,12 +32,12 @@ def test_shipped_card(name: str) -> None:
     model = models.load_pretrained(name)
     card = model.card
     assert card.labels == LABELS
-    assert card.sampling == "uniform" and card.resize == "short_side_center_crop"
-    assert card.num_frames == 8
+    assert card.input.sampling == "uniform" and card.input.resize == "short_side_center_crop"
+    assert card.input.num_frames == 8
     training = card.extra["training"]
     assert training["seed"] == 0 and training["steps"] > 0
     on_disk = json.loads((WEIGHTS_DIR / name / "card.json").read_text())
-    assert on_disk["labels"] == list(LABELS) and on_disk["mean"] == list(card.mean)
+    assert on_disk["labels"] == list(LABELS) and on_disk["input"]["mean"] == list(card.input.mean)
 
 
 def test_shipped_weights_are_small() -> None:
@@ -50,8 +50,8 @@ def test_shipped_weights_are_small() -> None:
 def _measure(name: str) -> tuple[float, float, dict[str, Any]]:
     model = models.load_pretrained(name)
     card = model.card
-    clips, labels = make_test_set(220, TEST_SEED, num_frames=card.num_frames, size=card.image_size)
-    x = to_tensor(clips, card.mean, card.std)
+    clips, labels = make_test_set(220, TEST_SEED, num_frames=card.input.num_frames, size=card.input.image_size)
+    x = to_tensor(clips, card.input.mean, card.input.std)
     pred = model(x).logits.argmax(1).numpy()
     paired = labels != 0
     rev = model(x[paired].flip(1)).logits.argmax(1).numpy()

@@ -9,20 +9,21 @@ from pathlib import Path
 import torch
 
 import models
+from models.contract import InputContract
 from models.demo import train as train_mod
 from models.demo.recipe import AuxHead, init_embeddings
-from models.demo.train import InputSpec, TrainConfig, lr_at, run_progress, train
+from models.demo.train import TrainConfig, lr_at, run_progress, train
 from models.layers import Attention
 
 
-def _spec(model: models.VideoModel) -> InputSpec:
-    return InputSpec.from_card(model.card)
+def _spec(model: models.VideoModel) -> InputContract:
+    return model.card.input
 
 
 def test_aux_head_reads_patch_tokens_of_every_layout() -> None:
     for name, t_prime in (("motion-timesformer", 8), ("motion-vivit", 4), ("motion-space-only", 8)):
         model = models.create_model(name, depth=1)
-        size = model.card.image_size
+        size = model.card.input.image_size
         aux = AuxHead(model)
         model(torch.zeros(3, 8, 3, size, size))
         assert aux.predict(3, t_prime).shape == (3, t_prime, 16, 6)  # a 4x4 patch grid in every model
@@ -41,9 +42,9 @@ def test_registered_demo_models_and_cards() -> None:
     for name in ("motion-timesformer", "motion-vivit", "motion-space-only"):
         model = models.create_model(name)
         card = model.card
-        assert card.sampling == "uniform" and card.resize == "short_side_center_crop"
+        assert card.input.sampling == "uniform" and card.input.resize == "short_side_center_crop"
         assert card.labels[1] == "moving_left" and card.num_classes == 11
-        out = model(torch.zeros(2, card.num_frames, 3, card.image_size, card.image_size))
+        out = model(torch.zeros(2, card.input.num_frames, 3, card.input.image_size, card.input.image_size))
         assert out.logits.shape == (2, 11)
 
 
@@ -121,4 +122,4 @@ def test_cli_smoke_saves_a_loadable_model(tmp_path: Path) -> None:
     loaded = models.load_pretrained(out)
     assert loaded.card.extra["training"]["steps"] == 4
     assert loaded.card.extra["training"]["seed"] == 0
-    assert json.loads((out / "card.json").read_text())["sampling"] == "uniform"
+    assert json.loads((out / "card.json").read_text())["input"]["sampling"] == "uniform"
