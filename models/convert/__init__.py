@@ -15,6 +15,7 @@ from models.convert import hf_timesformer, hf_videomae, hf_vivit, official_times
 from models.convert.common import (
     CheckpointError,
     Converted,
+    HFFormat,
     hf_preprocessing,
     load_state_dict_strict,
     read_hf_weights,
@@ -24,23 +25,23 @@ from models.convert.common import (
 
 __all__ = ["CheckpointError", "Converted", "load_state_dict_strict", "read_checkpoint"]
 
-HF_CONVERTERS = {
-    "timesformer": hf_timesformer.convert,
-    "vivit": hf_vivit.convert,
-    "videomae": hf_videomae.convert,
+#: HF `model_type` → its format; a state dict's keys start with `<model_type>.` (besides the head).
+HF_FORMATS: dict[str, HFFormat] = {
+    "timesformer": hf_timesformer.FORMAT,
+    "vivit": hf_vivit.FORMAT,
+    "videomae": hf_videomae.FORMAT,
 }
-HF_PREFIXES = {"timesformer.": "timesformer", "vivit.": "vivit", "videomae.": "videomae"}
 
 
 def _hf_model_type(meta: dict[str, Any], keys: list[str]) -> str:
     model_type = meta.get("model_type")
-    if model_type in HF_CONVERTERS:
+    if model_type in HF_FORMATS:
         return str(model_type)
-    for prefix, kind in HF_PREFIXES.items():  # no/odd model_type: fall back to the keys
-        if any(k.startswith(prefix) for k in keys):
+    for kind in HF_FORMATS:  # no/odd model_type: fall back to the keys
+        if any(k.startswith(f"{kind}.") for k in keys):
             return kind
     raise CheckpointError(
-        f"unsupported Hugging Face model_type {model_type!r} (supported: {sorted(HF_CONVERTERS)})"
+        f"unsupported Hugging Face model_type {model_type!r} (supported: {sorted(HF_FORMATS)})"
     )
 
 
@@ -63,7 +64,8 @@ def read_checkpoint(
             return vtserve.read(path, meta)
         state_dict = read_hf_weights(path, allow_unsafe_pickle=allow_unsafe_pickle)
         kind = _hf_model_type(meta, list(state_dict))
-        return HF_CONVERTERS[kind](meta, state_dict, hf_preprocessing(path), name=path.name, source=str(path))
+        pre = hf_preprocessing(path)
+        return HF_FORMATS[kind].convert(meta, state_dict, pre, name=path.name, source=str(path))
     if path.is_file():
         loaded = torch_load_safely(path, allow_unsafe_pickle=allow_unsafe_pickle)
         sd = official_timesformer.extract_state_dict(loaded)

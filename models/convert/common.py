@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from safetensors.torch import load_file
@@ -15,6 +15,7 @@ from torch import Tensor
 
 from models.base import VideoConfig, VideoModel
 from models.card import ModelCard
+from models.layers import GeluApprox
 
 
 class CheckpointError(ValueError):
@@ -79,6 +80,55 @@ def merge_qkv(state_dict: dict[str, Tensor], *, bias_zero_k: bool = False) -> di
             sd[f"{prefix}.q_bias"] = sd.pop(biases[0])
             sd[f"{prefix}.v_bias"] = sd.pop(biases[2])
     return sd
+
+
+Names = Sequence[tuple[str, str]]
+
+#: Hugging Face ViT layer parts (TimeSformer, ViViT 4.x, VideoMAE) → ours, below `blocks.<i>.`.
+HF_VIT_LAYER: Names = (
+    ("attention.output.dense", "attn.proj"),
+    ("intermediate.dense", "mlp.fc1"),
+    ("output.dense", "mlp.fc2"),
+    ("layernorm_before", "norm1"),
+    ("layernorm_after", "norm2"),
+)
+#: Separate q, k, v projections then the rest (ViViT 4.x, VideoMAE); `merge_qkv` fuses q, k, v later.
+HF_VIT_LAYER_SPLIT_QKV: Names = (
+    ("attention.attention.query", "attn.q"),
+    ("attention.attention.key", "attn.k"),
+    ("attention.attention.value", "attn.v"),
+    *HF_VIT_LAYER,
+)
+#: Embedding tensors of HF video classifiers with a cls token (TimeSformer, ViViT) → ours.
+HF_CLS_EMBEDDINGS: Names = (("cls_token", "cls_token"), ("position_embeddings", "pos_embed"))
+
+
+def hf_rules(
+    model_type: str, *, embeddings: Names = (), layers: dict[str, Names], modules: Names, extra: Rules = ()
+) -> Rules:
+    r"""The renaming rules of a HF video classifier, `extra` first.
+
+    `<model_type>.embeddings.patch_embeddings.projection.*` → `patch_embed.proj.*` and each other
+    `<model_type>.embeddings.<name>` of `embeddings` → ours; for each layer regex of `layers` (ending in
+    `.`, its first group the layer index, e.g. `r"vivit\.layers\.(\d+)\."`) each `(part, ours)`:
+    `<layer><part>.{weight,bias}` → `blocks.<i>.<ours>.{weight,bias}`; top-level `modules`
+    (`.weight`/`.bias`, e.g. the final norm) → ours; `classifier` → `head`. Parts are literal names.
+    """
+    emb = re.escape(f"{model_type}.embeddings.")
+    rules: list[tuple[str, str]] = [
+        *extra,
+        (emb + r"patch_embeddings\.projection\.(weight|bias)", r"patch_embed.proj.\1"),
+    ]
+    rules += [(emb + re.escape(name), ours) for name, ours in embeddings]
+    for layer, names in layers.items():
+        rules += [
+            (layer + re.escape(part) + r"\.(weight|bias)", rf"blocks.\1.{ours}.\2") for part, ours in names
+        ]
+    rules += [
+        (re.escape(name) + r"\.(weight|bias)", rf"{ours}.\1")
+        for name, ours in (*modules, ("classifier", "head"))
+    ]
+    return rules
 
 
 def torch_load_safely(path: Path, *, allow_unsafe_pickle: bool = False) -> Any:
@@ -150,7 +200,7 @@ def square(value: Any, what: str) -> int:
     return int(value)
 
 
-def hf_gelu(hf_config: dict[str, Any]) -> str:
+def hf_gelu(hf_config: dict[str, Any]) -> GeluApprox:
     act = hf_config.get("hidden_act", "gelu")
     if act == "gelu":
         return "none"
@@ -158,6 +208,38 @@ def hf_gelu(hf_config: dict[str, Any]) -> str:
         return "tanh"
     raise CheckpointError(
         f"unsupported hidden_act {act!r} (supported: gelu, gelu_fast, gelu_new, gelu_pytorch_tanh)"
+    )
+
+
+class VitFields(TypedDict):
+    """The config fields every HF video ViT stores under the same names."""
+
+    image_size: int
+    in_chans: int
+    num_classes: int
+    embed_dim: int
+    depth: int
+    num_heads: int
+    mlp_dim: int
+    gelu: GeluApprox
+    norm_eps: float
+
+
+def hf_vit_fields(hf: dict[str, Any], *, norm_eps: float) -> VitFields:
+    """Width, depth, heads, MLP, GELU, LayerNorm eps, channels, image size and classes of a HF config.
+
+    Defaults are ViT-Base's; `norm_eps` is the family's default `layer_norm_eps`.
+    """
+    return VitFields(
+        image_size=square(hf.get("image_size", 224), "image_size"),
+        in_chans=int(hf.get("num_channels", 3)),
+        num_classes=hf_num_classes(hf),
+        embed_dim=int(hf.get("hidden_size", 768)),
+        depth=int(hf.get("num_hidden_layers", 12)),
+        num_heads=int(hf.get("num_attention_heads", 12)),
+        mlp_dim=int(hf.get("intermediate_size", 3072)),
+        gelu=hf_gelu(hf),
+        norm_eps=float(hf.get("layer_norm_eps", norm_eps)),
     )
 
 
@@ -212,6 +294,44 @@ def hf_converted(
         card = card.with_input(mean=pre.mean or default_norm[0], std=pre.std or default_norm[1])
     card = replace(card.with_input(resize_short_side=pre.short_side), source=source)
     return Converted(model_cls=model_cls, config=config, card=card, state_dict=state_dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HFFormat:
+    """One Hugging Face architecture: model class, config reader, key renaming, fallback mean/std.
+
+    `checkpoint_filter_fn` is the format's pure key converter: `rules`/`drop` rename (`rename_keys`),
+    then, with `fuse_qkv`, separate q/k/v projections are fused (`merge_qkv`; `zero_k_bias`: learned q and
+    v biases without a k bias stay `q_bias`/`v_bias`). `default_norm` as in `hf_converted`.
+    """
+
+    model_cls: type[VideoModel]
+    config_from_hf: Callable[[dict[str, Any]], VideoConfig]
+    rules: Rules
+    drop: Sequence[str] = ()
+    fuse_qkv: bool = False
+    zero_k_bias: bool = False
+    default_norm: Norm | None
+
+    def checkpoint_filter_fn(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
+        """A HF state dict (any naming the rules know) → ours; nothing resampled, no model needed."""
+        renamed = rename_keys(state_dict, self.rules, drop=self.drop)
+        return merge_qkv(renamed, bias_zero_k=self.zero_k_bias) if self.fuse_qkv else renamed
+
+    def convert(
+        self, hf: dict[str, Any], state_dict: dict[str, Tensor], pre: Preprocessing, *, name: str, source: str
+    ) -> Converted:
+        """A HF folder's config, weights and preprocessing → `Converted` (our keys, card, config)."""
+        return hf_converted(
+            self.model_cls,
+            self.config_from_hf(hf),
+            hf,
+            self.checkpoint_filter_fn(state_dict),
+            pre,
+            name=name,
+            source=source,
+            default_norm=self.default_norm,
+        )
 
 
 def load_state_dict_strict(model: VideoModel, state_dict: dict[str, Tensor]) -> None:

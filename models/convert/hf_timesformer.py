@@ -14,76 +14,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import Tensor
-
 from models.card import KINETICS_MEAN, KINETICS_STD
 from models.convert.common import (
-    Converted,
-    Preprocessing,
+    HF_CLS_EMBEDDINGS,
+    HF_VIT_LAYER,
+    HFFormat,
+    Names,
     Rules,
-    hf_converted,
-    hf_gelu,
-    hf_num_classes,
-    rename_keys,
+    hf_rules,
+    hf_vit_fields,
     square,
 )
 from models.timesformer import TimeSformer, TimeSformerConfig
 
-_L = r"timesformer\.encoder\.layer\.(\d+)\."
-RULES: Rules = [
-    (r"timesformer\.embeddings\.cls_token", "cls_token"),
-    (r"timesformer\.embeddings\.position_embeddings", "pos_embed"),
-    (r"timesformer\.embeddings\.time_embeddings", "time_embed"),
-    (r"timesformer\.embeddings\.patch_embeddings\.projection\.(weight|bias)", r"patch_embed.proj.\1"),
-    (_L + r"attention\.attention\.qkv\.(weight|bias)", r"blocks.\1.attn.qkv.\2"),
-    (_L + r"attention\.output\.dense\.(weight|bias)", r"blocks.\1.attn.proj.\2"),
-    (_L + r"temporal_attention\.attention\.qkv\.(weight|bias)", r"blocks.\1.temporal_attn.qkv.\2"),
-    (_L + r"temporal_attention\.output\.dense\.(weight|bias)", r"blocks.\1.temporal_attn.proj.\2"),
-    (_L + r"temporal_layernorm\.(weight|bias)", r"blocks.\1.temporal_norm1.\2"),
-    (_L + r"temporal_dense\.(weight|bias)", r"blocks.\1.temporal_fc.\2"),
-    (_L + r"layernorm_before\.(weight|bias)", r"blocks.\1.norm1.\2"),
-    (_L + r"layernorm_after\.(weight|bias)", r"blocks.\1.norm2.\2"),
-    (_L + r"intermediate\.dense\.(weight|bias)", r"blocks.\1.mlp.fc1.\2"),
-    (_L + r"output\.dense\.(weight|bias)", r"blocks.\1.mlp.fc2.\2"),
-    (r"timesformer\.layernorm\.(weight|bias)", r"norm.\1"),
-    (r"classifier\.(weight|bias)", r"head.\1"),
-]
-
-
-def checkpoint_filter_fn(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-    """HF TimeSformer state dict → ours (pure renaming)."""
-    return rename_keys(state_dict, RULES)
+_LAYER: Names = (
+    ("attention.attention.qkv", "attn.qkv"),
+    ("temporal_attention.attention.qkv", "temporal_attn.qkv"),
+    ("temporal_attention.output.dense", "temporal_attn.proj"),
+    ("temporal_layernorm", "temporal_norm1"),
+    ("temporal_dense", "temporal_fc"),
+    *HF_VIT_LAYER,
+)
+RULES: Rules = hf_rules(
+    "timesformer",
+    embeddings=(*HF_CLS_EMBEDDINGS, ("time_embeddings", "time_embed")),
+    layers={r"timesformer\.encoder\.layer\.(\d+)\.": _LAYER},
+    modules=(("timesformer.layernorm", "norm"),),
+)
 
 
 def config_from_hf(hf: dict[str, Any]) -> TimeSformerConfig:
     return TimeSformerConfig(
         num_frames=int(hf.get("num_frames", 8)),
-        image_size=square(hf.get("image_size", 224), "image_size"),
         patch_size=square(hf.get("patch_size", 16), "patch_size"),
-        in_chans=int(hf.get("num_channels", 3)),
-        num_classes=hf_num_classes(hf),
-        embed_dim=int(hf.get("hidden_size", 768)),
-        depth=int(hf.get("num_hidden_layers", 12)),
-        num_heads=int(hf.get("num_attention_heads", 12)),
-        mlp_dim=int(hf.get("intermediate_size", 3072)),
         qkv_bias="qkv" if hf.get("qkv_bias", True) else "none",
-        gelu=hf_gelu(hf),  # type: ignore[arg-type]
-        norm_eps=float(hf.get("layer_norm_eps", 1e-6)),
         attention=hf.get("attention_type", "divided_space_time"),
         space_only_pool="logits",
+        **hf_vit_fields(hf, norm_eps=1e-6),
     )
 
 
-def convert(
-    hf: dict[str, Any], state_dict: dict[str, Tensor], pre: Preprocessing, *, name: str, source: str
-) -> Converted:
-    return hf_converted(
-        TimeSformer,
-        config_from_hf(hf),
-        hf,
-        checkpoint_filter_fn(state_dict),
-        pre,
-        name=name,
-        source=source,
-        default_norm=(KINETICS_MEAN, KINETICS_STD),
-    )
+FORMAT = HFFormat(
+    model_cls=TimeSformer,
+    config_from_hf=config_from_hf,
+    rules=RULES,
+    default_norm=(KINETICS_MEAN, KINETICS_STD),
+)

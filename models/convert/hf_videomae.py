@@ -12,45 +12,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import Tensor
-
 from models.card import IMAGENET_MEAN, IMAGENET_STD
 from models.convert.common import (
+    HF_VIT_LAYER_SPLIT_QKV,
     CheckpointError,
-    Converted,
-    Preprocessing,
+    HFFormat,
     Rules,
-    hf_converted,
-    hf_gelu,
-    hf_num_classes,
-    merge_qkv,
-    rename_keys,
+    hf_rules,
+    hf_vit_fields,
     square,
 )
 from models.videomae import VideoMAE, VideoMAEConfig
 
 _L = r"videomae\.encoder\.layer\.(\d+)\."
-RULES: Rules = [
-    (r"videomae\.embeddings\.patch_embeddings\.projection\.(weight|bias)", r"patch_embed.proj.\1"),
-    (_L + r"attention\.attention\.query\.(weight|bias)", r"blocks.\1.attn.q.\2"),
-    (_L + r"attention\.attention\.key\.(weight|bias)", r"blocks.\1.attn.k.\2"),
-    (_L + r"attention\.attention\.value\.(weight|bias)", r"blocks.\1.attn.v.\2"),
-    (_L + r"attention\.attention\.q_bias", r"blocks.\1.attn.q.bias"),
-    (_L + r"attention\.attention\.v_bias", r"blocks.\1.attn.v.bias"),
-    (_L + r"attention\.output\.dense\.(weight|bias)", r"blocks.\1.attn.proj.\2"),
-    (_L + r"intermediate\.dense\.(weight|bias)", r"blocks.\1.mlp.fc1.\2"),
-    (_L + r"output\.dense\.(weight|bias)", r"blocks.\1.mlp.fc2.\2"),
-    (_L + r"layernorm_before\.(weight|bias)", r"blocks.\1.norm1.\2"),
-    (_L + r"layernorm_after\.(weight|bias)", r"blocks.\1.norm2.\2"),
-    (r"fc_norm\.(weight|bias)", r"fc_norm.\1"),
-    (r"classifier\.(weight|bias)", r"head.\1"),
-]
-DROP = [r"videomae\.embeddings\.position_embeddings"]
-
-
-def checkpoint_filter_fn(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
-    """HF VideoMAE state dict (either naming) → ours: rename, fuse q/k/v weights, keep q/v biases."""
-    return merge_qkv(rename_keys(state_dict, RULES, drop=DROP), bias_zero_k=True)
+RULES: Rules = hf_rules(
+    "videomae",
+    layers={_L: HF_VIT_LAYER_SPLIT_QKV},
+    modules=(("fc_norm", "fc_norm"),),
+    extra=(  # hub files: learned q and v biases beside bias-free q/k/v weights
+        (_L + r"attention\.attention\.q_bias", r"blocks.\1.attn.q.bias"),
+        (_L + r"attention\.attention\.v_bias", r"blocks.\1.attn.v.bias"),
+    ),
+)
+DROP = (r"videomae\.embeddings\.position_embeddings",)
 
 
 def config_from_hf(hf: dict[str, Any]) -> VideoMAEConfig:
@@ -60,32 +44,20 @@ def config_from_hf(hf: dict[str, Any]) -> VideoMAEConfig:
         )
     return VideoMAEConfig(
         num_frames=int(hf.get("num_frames", 16)),
-        image_size=square(hf.get("image_size", 224), "image_size"),
         patch_size=square(hf.get("patch_size", 16), "patch_size"),
         tubelet_size=int(hf.get("tubelet_size", 2)),
-        in_chans=int(hf.get("num_channels", 3)),
-        num_classes=hf_num_classes(hf),
-        embed_dim=int(hf.get("hidden_size", 768)),
-        depth=int(hf.get("num_hidden_layers", 12)),
-        num_heads=int(hf.get("num_attention_heads", 12)),
-        mlp_dim=int(hf.get("intermediate_size", 3072)),
         qkv_bias="qv" if hf.get("qv_bias", True) else "none",
-        gelu=hf_gelu(hf),  # type: ignore[arg-type]
-        norm_eps=float(hf.get("layer_norm_eps", 1e-12)),
         fc_norm_eps=1e-5,  # HF builds fc_norm with nn.LayerNorm's default eps
+        **hf_vit_fields(hf, norm_eps=1e-12),
     )
 
 
-def convert(
-    hf: dict[str, Any], state_dict: dict[str, Tensor], pre: Preprocessing, *, name: str, source: str
-) -> Converted:
-    return hf_converted(
-        VideoMAE,
-        config_from_hf(hf),
-        hf,
-        checkpoint_filter_fn(state_dict),
-        pre,
-        name=name,
-        source=source,
-        default_norm=(IMAGENET_MEAN, IMAGENET_STD),
-    )
+FORMAT = HFFormat(
+    model_cls=VideoMAE,
+    config_from_hf=config_from_hf,
+    rules=RULES,
+    drop=DROP,
+    fuse_qkv=True,
+    zero_k_bias=True,
+    default_norm=(IMAGENET_MEAN, IMAGENET_STD),
+)
