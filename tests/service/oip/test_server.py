@@ -64,6 +64,7 @@ def running(tiny_bundle: Path, tmp: Path, **overrides: object) -> Iterator[Serve
         "decoder_workers": 2,
         "max_wait_ms": 20.0,
         "max_queue": 4,
+        "max_upload_bytes": 1024 * 1024,
         "api_key": KEY,
         **overrides,
     }
@@ -210,6 +211,19 @@ def test_refusals_in_the_protocols_shape(server: Server, manifest: Manifest) -> 
         assert caught.value.status() == status and words in caught.value.message(), caught.value
     response = httpx.post(f"{server.url}/v2/models/{MODEL}/infer", content=b"{", headers=auth())
     assert response.status_code == 400 and response.json() == {"error": "the infer request is not valid JSON"}
+
+
+def test_the_body_cap_applies(server: Server) -> None:
+    url = f"{server.url}/v2/models/{MODEL}/infer"
+    declared = httpx.post(url, content=bytes(2 * 1024 * 1024), headers=auth())
+    assert declared.status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it is read
+        for _ in range(32):
+            yield bytes(64 * 1024)
+
+    chunked = httpx.post(url, content=chunks(), headers=auth())
+    assert chunked.status_code == 413 and "exceeds" in chunked.json()["error"]
 
 
 def _fp32(video: np.ndarray) -> triton.InferInput:
