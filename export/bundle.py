@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from export.describe import build_manifest, file_hashes, tool_versions
-from export.engine import build_checked_engine
 from export.errors import ExportError, ParityError
-from export.manifest import ONNX_NAME, Manifest, ParityReport, write_manifest
-from export.staging import check_replaceable, staged_bundle
+from export.manifest import MANIFEST_NAME, ONNX_NAME, PLAN_NAME, Manifest, write_manifest
 
 if TYPE_CHECKING:
     from torch import nn
@@ -84,62 +82,6 @@ def resolve_precision(fmt: Format, precision: Precision | None) -> Precision:
     return precision
 
 
-def _check_request(fmt: Format, precision: Precision | None, max_batch: int, out_dir: Path) -> Precision:
-    """Everything about the request that can fail before the slow steps; the resolved precision."""
-    resolved = resolve_precision(fmt, precision)
-    if max_batch < 1:
-        raise ExportError(f"--max-batch must be at least 1, got {max_batch}", "pass --max-batch 1 or more")
-    check_replaceable(out_dir)
-    if fmt == "tensorrt":
-        from export.tensorrt_build import require_tensorrt
-
-        require_tensorrt()
-    return resolved
-
-
-def _write_onnx(
-    model: nn.Module,
-    card: ModelCard,
-    out_dir: Path,
-    *,
-    attention: bool,
-    exporter: Exporter,
-    check_parity: bool,
-    say: Progress,
-) -> tuple[tuple[str, ...], ExportedGraph, ParityReport | None]:
-    """Write `out_dir/model.onnx`, check that onnxruntime runs it and (when asked) that it matches PyTorch.
-
-    Returns the output names, how the graph was exported, and the parity report (None when skipped).
-    """
-    from export import onnx_export  # looked up at call time, so a test can stand in for the exporter
-    from export.ort_session import open_session
-    from export.parity import check_onnx_parity, describe_failure
-    from export.wrapper import BundleGraph, available_outputs
-
-    contract = card.input
-    names = available_outputs(model, contract.num_frames, contract.image_size, attention)
-    onnx_path = out_dir / ONNX_NAME
-    exported = onnx_export.export_onnx(
-        BundleGraph(model, contract.mean, contract.std, names),
-        onnx_path,
-        num_frames=contract.num_frames,
-        image_size=contract.image_size,
-        exporter=exporter,
-        progress=say,
-    )
-    session = open_session(onnx_path)  # raises UnsupportedOpError
-    if not check_parity:
-        return names, exported, None
-    say("checking parity: onnxruntime vs PyTorch at batch 1 and 3")
-    parity = check_onnx_parity(model, onnx_path, session=session)
-    if not parity.passed:
-        raise ParityError(
-            f"exported graph does not match PyTorch: {describe_failure(parity)}",
-            "report this with the model and versions; try --no-attention or another opset/exporter",
-        )
-    return names, exported, parity
-
-
 def export_model(
     model: nn.Module,
     out_dir: Path,
@@ -159,15 +101,48 @@ def export_model(
     `check_parity=False` skips the PyTorch-vs-onnxruntime comparison (benchmarks of random weights only;
     the manifest then carries no parity report). TensorRT parity always runs.
     """
+    from export.onnx_export import export_onnx
+    from export.ort_session import open_session
+    from export.parity import check_onnx_parity, check_tensorrt_parity, describe_failure
+    from export.wrapper import BundleGraph, available_outputs
+
     say = progress or _noop
+    precision = resolve_precision(fmt, precision)
+    if max_batch < 1:
+        raise ExportError(f"--max-batch must be at least 1, got {max_batch}", "pass --max-batch 1 or more")
     out_dir = Path(out_dir).absolute()
-    precision = _check_request(fmt, precision, max_batch, out_dir)
-    card: ModelCard = model.card  # type: ignore[assignment]
+    _check_replaceable(out_dir)
+    if fmt == "tensorrt":
+        from export.tensorrt_build import require_tensorrt
+
+        require_tensorrt()  # fail before the slow steps
+
+    card = model.card
     model.eval()
-    with staged_bundle(out_dir) as tmp:
-        names, exported, parity = _write_onnx(
-            model, card, tmp, attention=attention, exporter=exporter, check_parity=check_parity, say=say
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        names = available_outputs(model, card.input.num_frames, card.input.image_size, attention)
+        graph = BundleGraph(model, card.input.mean, card.input.std, names)
+        onnx_path = tmp / ONNX_NAME
+        exported = export_onnx(
+            graph,
+            onnx_path,
+            num_frames=card.input.num_frames,
+            image_size=card.input.image_size,
+            exporter=exporter,
+            progress=say,
         )
+        session = open_session(onnx_path)  # raises UnsupportedOpError
+        parity = None
+        if check_parity:
+            say("checking parity: onnxruntime vs PyTorch at batch 1 and 3")
+            parity = check_onnx_parity(model, onnx_path, session=session)
+            if not parity.passed:
+                raise ParityError(
+                    f"exported graph does not match PyTorch: {describe_failure(parity)}",
+                    "report this with the model and versions; try --no-attention or another opset/exporter",
+                )
+        del session
         versions = tool_versions(
             exporter=exported.exporter, opset=exported.opset, fallback_reason=exported.fallback_reason
         )
