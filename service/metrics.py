@@ -19,6 +19,8 @@ METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 class Metrics:
     """The service's metrics. Pass a fresh `CollectorRegistry` per app so tests stay independent."""
 
+    _decoder_replaced: int = 0  # the decoder's replacements already counted in `decoder_restarts`
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
@@ -79,7 +81,6 @@ class Metrics:
             "Decoder worker processes replaced after a crash or timeout.",
             registry=r,
         )
-        self._decoder_replaced = 0  # the decoder's replacement count already added to decoder_restarts
 
     def observe_decoder(self, *, alive_workers: int, replaced_total: int) -> None:
         """Set the decoder gauges from the pool's counts (its replacements are counted since it started)."""

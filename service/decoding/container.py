@@ -124,7 +124,7 @@ def _fraction_to_float(value: Fraction | None) -> float:
 
 def scan_packets(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, limits: DecodeLimits
-) -> tuple[PacketScan, list[av.Packet]]:
+) -> tuple[PacketScan, list[av.Packet[av.video.stream.VideoStream]]]:
     """Demux the stream once: packet pts and keyframe flags (decode order) and the packets themselves.
 
     The packets are kept so that decoding can start at any keyframe without asking the demuxer to seek.
@@ -133,7 +133,7 @@ def scan_packets(
     """
     time_base = _fraction_to_float(stream.time_base) or 1.0 / 90_000
     max_span = limits.max_duration_s / time_base
-    packets: list[av.Packet] = []
+    packets: list[av.Packet[av.video.stream.VideoStream]] = []
     pts_list: list[int] = []
     keyframes: list[bool] = []
     first: int | None = None

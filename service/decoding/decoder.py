@@ -158,9 +158,71 @@ def _frame_index(frame: VideoFrame, scan: PacketScan, last: int) -> int:
     return min(bisect.bisect_left(scan.frame_pts, frame.pts), scan.count - 1)
 
 
+class _Targets:
+    """One decoding pass's progress: the wanted frames (``targets``, sorted) and the output slots each
+    fills, the frames taken so far, and what the pass cost."""
+
+    def __init__(
+        self, scan: PacketScan, indices: Sequence[int], sampler: _Sampler, limits: DecodeLimits
+    ) -> None:
+        self.scan = scan
+        self.sampler = sampler
+        self.limits = limits
+        self.targets = sorted(set(indices))
+        self.slots: dict[int, list[int]] = {}
+        for slot, index in enumerate(indices):
+            self.slots.setdefault(index, []).append(slot)
+        self.used: list[int] = [-1] * len(indices)
+        self.next = 0  # targets[:next] are filled
+        self.frames_decoded = 0
+        self.corrupt_frames = 0
+        self.last_index = -1
+        self.last_frame: VideoFrame | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.next == len(self.targets)
+
+    def _fill(self, target: int, image: npt.NDArray[np.uint8], index: int) -> None:
+        for slot in self.slots[target]:
+            self.sampler.write(slot, image)
+            self.used[slot] = index
+
+    def take(self, frames: Sequence[VideoFrame]) -> None:
+        """Account for decoded frames (checking the limits) and fill every target they reach."""
+        for frame in frames:
+            self.frames_decoded += 1
+            if self.frames_decoded > self.limits.max_frames_decoded:
+                raise ClipTooLarge("decoding the clip needs too many frames")
+            if frame.width * frame.height > self.limits.max_pixels:
+                raise ClipTooLarge(f"a frame is {frame.width}x{frame.height}, over the pixel limit")
+            index = max(_frame_index(frame, self.scan, self.last_index), self.last_index)
+            self.last_index, self.last_frame = index, frame
+            if frame.is_corrupt:
+                self.corrupt_frames += 1
+            image: npt.NDArray[np.uint8] | None = None
+            while not self.done and self.targets[self.next] <= index:
+                if image is None:
+                    image = self.sampler.convert(frame)
+                self._fill(self.targets[self.next], image, index)
+                self.next += 1
+            if self.done:
+                return
+
+    def hold_last(self) -> None:
+        """Wanted frames past the last decodable one (damage at the end) get the last frame."""
+        if self.done:
+            return
+        if self.last_frame is None:
+            raise Undecodable("no frame of the video could be decoded")
+        image = self.sampler.convert(self.last_frame)
+        for target in self.targets[self.next :]:
+            self._fill(target, image, self.last_index)
+
+
 def _decode_targets(
     stream: av.video.stream.VideoStream,
-    packets: Sequence[av.Packet],
+    packets: Sequence[av.Packet[av.video.stream.VideoStream]],
     scan: PacketScan,
     indices: Sequence[int],
     sampler: _Sampler,
@@ -171,87 +233,43 @@ def _decode_targets(
 
     ``skip_nonref``: send packets of unwanted frames with ``skip_frame="NONREF"``.
     """
-    targets = sorted(set(indices))
-    slots: dict[int, list[int]] = {}
-    for slot, index in enumerate(indices):
-        slots.setdefault(index, []).append(slot)
-    jumps, _ = plan_decode(scan, targets)
+    state = _Targets(scan, indices, sampler, limits)
+    jumps, _ = plan_decode(scan, state.targets)
     context = stream.codec_context
-    used: list[int] = [-1] * len(indices)
-    frames_decoded = packets_failed = corrupt_frames = 0
-    last_index = -1
-    last_frame: VideoFrame | None = None
-    ti = 0
-    pos = 0
-    target_pts = {scan.frame_pts[t] for t in targets}
+    target_pts = {scan.frame_pts[t] for t in state.targets}
     context.skip_frame = "DEFAULT"  # a previous pass may have left NONREF set
     decoding_all = True
-
-    def fill(target: int, image: npt.NDArray[np.uint8], index: int) -> None:
-        for slot in slots[target]:
-            sampler.write(slot, image)
-            used[slot] = index
-
-    def take(frame: VideoFrame) -> None:
-        nonlocal frames_decoded, last_index, last_frame, ti, corrupt_frames
-        frames_decoded += 1
-        if frames_decoded > limits.max_frames_decoded:
-            raise ClipTooLarge("decoding the clip needs too many frames")
-        if frame.width * frame.height > limits.max_pixels:
-            raise ClipTooLarge(f"a frame is {frame.width}x{frame.height}, over the pixel limit")
-        index = max(_frame_index(frame, scan, last_index), last_index)
-        last_index, last_frame = index, frame
-        if frame.is_corrupt:
-            corrupt_frames += 1
-        image: npt.NDArray[np.uint8] | None = None
-        while ti < len(targets) and targets[ti] <= index:
-            if image is None:
-                image = sampler.convert(frame)
-            fill(targets[ti], image, index)
-            ti += 1
-
-    while ti < len(targets) and pos < len(packets):
-        jump = jumps[ti]
+    packets_failed = pos = 0
+    while not state.done and pos < len(packets):
+        jump = jumps[state.next]
         if jump.start is not None and jump.start > pos:
             context.flush_buffers()
             pos = jump.start
-        packet = packets[pos]
         # a frame nobody wants and nothing references need not be decoded at all
         wanted = not skip_nonref or scan.pts[pos] in target_pts
         if wanted != decoding_all:
             context.skip_frame = "DEFAULT" if wanted else "NONREF"
             decoding_all = wanted
+        packet = packets[pos]
         pos += 1
         try:
             frames = context.decode(packet)
         except _DECODE_ERRORS:
             packets_failed += 1
             continue
-        for frame in frames:
-            take(frame)
-            if ti == len(targets):
-                break
-    if ti < len(targets):
+        state.take(frames)
+    if not state.done:
         context.skip_frame = "DEFAULT"
         try:
-            for frame in context.decode(None):
-                take(frame)
-                if ti == len(targets):
-                    break
+            state.take(context.decode(None))
         except _DECODE_ERRORS:
             packets_failed += 1
-    if ti < len(targets):
-        # wanted frames past the last decodable one (damage at the end): hold the last frame
-        if last_frame is None:
-            raise Undecodable("no frame of the video could be decoded")
-        image = sampler.convert(last_frame)
-        for target in targets[ti:]:
-            fill(target, image, last_index)
+    state.hold_last()
     return _Decoded(
-        used=tuple(used),
-        frames_decoded=frames_decoded,
+        used=tuple(state.used),
+        frames_decoded=state.frames_decoded,
         packets_failed=packets_failed,
-        damaged=packets_failed > 0 or corrupt_frames > 0,
+        damaged=packets_failed > 0 or state.corrupt_frames > 0,
     )
 
 
@@ -260,7 +278,7 @@ class _Opened:
     container: av.container.InputContainer
     chosen: ChosenStream
     scan: PacketScan
-    packets: list[av.Packet]
+    packets: list[av.Packet[av.video.stream.VideoStream]]
     fps: float
     duration_s: float
     times: tuple[float, ...]
