@@ -1,5 +1,11 @@
 """The synthetic `motion` dataset: one object per clip does one of 11 things, as seen on screen.
 
+This module defines the classes (`LABELS`, `PARTNER`, `KIND`) and keeps the issue-9 renderer
+(`render_clip`, `make_test_set`) exactly as it was: the shipped checkpoints were trained on it and their
+cards' `results.test` were measured on it. The richer generator that training uses now, with the
+variety a different renderer would draw, is `models.demo.generator` (built on `scene`, `shapes`,
+`textures` and `upload`); `models.demo.renderer_b` is an independent renderer used only for testing.
+
 Only the order of the frames tells the classes apart. Each pair (right/left, down/up, clockwise /
 counter-clockwise, growing/shrinking, fading in/out) is the *same* frames in reverse order: a clip of the
 backward member is rendered as the forward member with the same random parameters, then reversed.
@@ -26,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.demo.shapes import ISSUE9_ASYMMETRIC, ISSUE9_SHAPES, shape_sdf
+
 LABELS: tuple[str, ...] = (
     "static",
     "moving_left",
@@ -43,7 +51,7 @@ NUM_CLASSES = len(LABELS)
 # label index -> the label of the same frames reversed (static is its own partner)
 PARTNER: tuple[int, ...] = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9)
 # label index -> (kind, reversed?) with the forward members right, down, clockwise, growing, fading_in
-_KIND: dict[int, tuple[str, bool]] = {
+KIND: dict[int, tuple[str, bool]] = {
     0: ("static", False),
     1: ("move_x", True),
     2: ("move_x", False),
@@ -56,9 +64,9 @@ _KIND: dict[int, tuple[str, bool]] = {
     9: ("fade", False),
     10: ("fade", True),
 }
-SHAPES: tuple[str, ...] = ("disc", "square", "triangle", "ell", "tee", "half_disc", "arrow", "bar")
-# shapes with no rotational symmetry: rotation is visible and its direction unambiguous
-ASYMMETRIC_SHAPES: tuple[str, ...] = ("triangle", "ell", "tee", "half_disc", "arrow")
+# the issue-9 renderer's shapes; those with no rotational symmetry (rotation visible, direction unambiguous)
+SHAPES: tuple[str, ...] = ISSUE9_SHAPES
+ASYMMETRIC_SHAPES: tuple[str, ...] = ISSUE9_ASYMMETRIC
 
 Rng = np.random.Generator
 
@@ -88,45 +96,9 @@ def label_index(label: str | int) -> int:
     return int(label)
 
 
-def _rng(rng: Rng | int | None) -> Rng:
+def as_rng(rng: Rng | int | None) -> Rng:
+    """`rng` itself if it is a Generator, else a Generator seeded with it."""
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
-# --- shapes as signed distances (negative inside), in units of the object size ---------------------
-
-
-def _box(x: np.ndarray, y: np.ndarray, hx: float, hy: float, cx: float = 0.0, cy: float = 0.0) -> np.ndarray:
-    dx = np.abs(x - cx) - hx
-    dy = np.abs(y - cy) - hy
-    outside = np.sqrt(np.maximum(dx, 0.0) ** 2 + np.maximum(dy, 0.0) ** 2)
-    return outside + np.minimum(np.maximum(dx, dy), 0.0)
-
-
-def _shape_sdf(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Signed distance of a unit-size shape centred near the origin (local coords, y down)."""
-    if shape == "disc":
-        return np.sqrt(x * x + y * y) - 1.0
-    if shape == "square":
-        return _box(x, y, 0.85, 0.85)
-    if shape == "bar":
-        return _box(x, y, 1.1, 0.45)
-    if shape == "triangle":  # tall isosceles, tip pointing to +x
-        d1 = -(x + 0.8)  # base at x = -0.8
-        d2 = (0.45 * (x - 1.2) + y) / np.hypot(0.45, 1.0)
-        d3 = (0.45 * (x - 1.2) - y) / np.hypot(0.45, 1.0)
-        return np.maximum(d1, np.maximum(d2, d3))
-    if shape == "ell":
-        return np.minimum(_box(x, y, 0.3, 1.0, -0.6, 0.0), _box(x, y, 0.9, 0.3, 0.0, 0.7))
-    if shape == "tee":
-        return np.minimum(_box(x, y, 1.0, 0.3, 0.0, -0.7), _box(x, y, 0.3, 1.0, 0.0, 0.0))
-    if shape == "half_disc":  # flat side at x = -0.4, round side to +x
-        return np.maximum(np.sqrt((x + 0.4) ** 2 + y * y) - 1.2, -(x + 0.4))
-    if shape == "arrow":  # shaft to -x, head to +x
-        head = np.maximum(
-            -(x - 0.2), np.maximum((0.8 * (x - 1.1) + y) / np.hypot(0.8, 1.0), (0.8 * (x - 1.1) - y) / 1.28)
-        )
-        return np.minimum(head, _box(x, y, 0.6, 0.25, -0.4, 0.0))
-    raise ValueError(f"unknown shape {shape!r}")
 
 
 # --- backgrounds ----------------------------------------------------------------------------------
@@ -175,7 +147,7 @@ def _background(rng: Rng, h: int, w: int, difficulty: float) -> np.ndarray:
             ang = rng.uniform(0, 2 * np.pi)
             lx = (np.cos(ang) * (xx - cx) + np.sin(ang) * (yy - cy)) / size
             ly = (-np.sin(ang) * (xx - cx) + np.cos(ang) * (yy - cy)) / size
-            cover = np.clip(0.5 - _shape_sdf(str(rng.choice(SHAPES)), lx, ly) * size, 0, 1)[..., None]
+            cover = np.clip(0.5 - shape_sdf(str(rng.choice(SHAPES)), lx, ly) * size, 0, 1)[..., None]
             bg = (bg * (1 - cover) + rng.random(3) * cover).astype(np.float32)
     return bg
 
@@ -216,8 +188,8 @@ def render_clip(
     """
     del fps
     idx = label_index(label)
-    kind, backward = _KIND[idx]
-    g = _rng(rng)
+    kind, backward = KIND[idx]
+    g = as_rng(rng)
     d = float(g.random()) if difficulty is None else float(np.clip(difficulty, 0.0, 1.0))
     t_count, h, w = int(num_frames), int(height), int(width)
     side = float(min(h, w))
@@ -290,7 +262,7 @@ def render_clip(
         sa = np.sin(angle[sl]).astype(np.float32)[:, None, None]
         lx = (ca * dx + sa * dy) / s  # rotate the pixel into the object's frame (R(-angle))
         ly = (-sa * dx + ca * dy) / s
-        sdf_px = _shape_sdf(shape, lx, ly) * s * side  # in pixels
+        sdf_px = shape_sdf(shape, lx, ly) * s * side  # in pixels
         m = np.clip(0.5 - sdf_px, 0.0, 1.0).astype(np.float32)
         tone = (1.0 - shade * np.clip(lx * 0.5 + 0.5, 0, 1))[..., None]
         obj = colour.astype(np.float32)[None, None, None, :] * tone
@@ -333,7 +305,7 @@ def make_batch(
     max_difficulty: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """n clips with balanced-at-random labels: (uint8 [n, T, size, size, 3], int64 [n])."""
-    g = _rng(rng)
+    g = as_rng(rng)
     labels = g.integers(0, NUM_CLASSES, size=n)
     clips = np.empty((n, num_frames, size, size, 3), dtype=np.uint8)
     for i, lab in enumerate(labels):
