@@ -165,15 +165,15 @@ function sleep(ms, signal) {
 
 /**
  * Run `task()`; on 503 with Retry-After wait that long, calling `onWait(secondsLeft, error, attempt)`
- * every second so the page can show a countdown, then try again (at most MAX_RETRIES times).
+ * every second so the page can show a countdown, then try again (at most `maxRetries` times).
  */
-export async function withRetry(task, { onWait, signal } = {}) {
+export async function withRetry(task, { onWait, signal, maxRetries = MAX_RETRIES } = {}) {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await task();
     } catch (err) {
       const waitS = err instanceof ApiError && err.status === 503 ? err.retryAfterS : null;
-      if (waitS === null || attempt > MAX_RETRIES) throw err;
+      if (waitS === null || attempt > maxRetries) throw err;
       for (let left = Math.max(1, waitS); left > 0; left -= 1) {
         onWait?.(left, err, attempt);
         await sleep(1000, signal);

@@ -97,7 +97,9 @@ function showModelFacts() {
 async function loadModels() {
   $("model-a").disabled = true;
   try {
+    // a starting server answers 503 until its models are loaded: keep waiting, visibly
     const answer = await withRetry(() => getJson("/v1/models"), {
+      maxRetries: Infinity,
       onWait: (left, err, attempt) => {
         clearMessages();
         if (left > 0) showMessage(`Loading models: ${waitText(left, err, attempt)}`, "info");

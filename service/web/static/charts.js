@@ -29,7 +29,6 @@ export function importanceChart(importance, timestampsS) {
   importance.forEach((value, k) => {
     const bar = el("span", { class: "importance-bar", "aria-hidden": "true" });
     bar.style.height = `${Math.max(2, (100 * value) / max)}%`;
-    bar.style.background = heatColour(value / max);
     chart.append(
       el(
         "li",

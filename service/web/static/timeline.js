@@ -112,6 +112,7 @@ export class TimelineView {
         ["windows", String(h.windows)],
       ]),
     );
+    this.windowRow.style.setProperty("--n", String(Math.max(1, h.windows || 1)));
     this.updateStatus();
   }
 
