@@ -4,18 +4,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install serve test test-all lint bench check-deploy clean
 
 install: $(STAMP)
 
 # torch first (the pinned build; on CPU machines a local CPU wheel), then the project with a range it satisfies.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml | $(CHROMIUM)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_PIN)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
+
+# Debian's chromium for the web page's browser tests (tests/web; they skip without it): apt-get, as root or
+# with sudo. Where there is no apt-get, install a Chromium at $(CHROMIUM) yourself.
+$(CHROMIUM):
+	@if ! command -v apt-get >/dev/null; then echo "no apt-get: tests/web will skip (no $(CHROMIUM))"; exit 0; fi; \
+	sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null
 
 serve: $(STAMP)
 	$(BIN)/vtserve serve
