@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import onnx
 import torch
@@ -43,10 +43,14 @@ def _example(num_frames: int, image_size: int) -> torch.Tensor:
     return torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
 
 
+# loggers of the exporters and the ONNX passes they run (onnx_ir logs every initializer it deduplicates)
+EXPORTER_LOGGERS = ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript", "onnx_ir")
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Silence the exporters' chatter (they print progress and warn freely) while keeping errors."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    loggers = [logging.getLogger(n) for n in EXPORTER_LOGGERS]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
@@ -59,8 +63,16 @@ def _quiet() -> Iterator[None]:
             lg.setLevel(level)
 
 
-def _export_dynamo(graph: BundleGraph, example: torch.Tensor, path: Path, opset: int) -> None:
-    batch = torch.export.Dim(BATCH_DIM, min=1, max=1024)
+def _torch_export(graph: BundleGraph, example: torch.Tensor, path: Path, opset: int, *, dynamo: bool) -> None:
+    """`torch.onnx.export` with a dynamic batch axis: `dynamic_shapes` for dynamo, `dynamic_axes` for the
+    legacy TorchScript exporter."""
+    options: dict[str, Any]
+    if dynamo:
+        batch = torch.export.Dim(BATCH_DIM, min=1, max=1024)
+        options = {"external_data": False, "dynamic_shapes": {"video": {0: batch}}, "optimize": True}
+    else:
+        names = [INPUT_NAME, *graph.output_names]
+        options = {"dynamic_axes": {name: {0: BATCH_DIM} for name in names}, "do_constant_folding": True}
     torch.onnx.export(
         graph,
         (example,),
@@ -68,25 +80,8 @@ def _export_dynamo(graph: BundleGraph, example: torch.Tensor, path: Path, opset:
         input_names=[INPUT_NAME],
         output_names=list(graph.output_names),
         opset_version=opset,
-        dynamo=True,
-        external_data=False,
-        dynamic_shapes={"video": {0: batch}},
-        optimize=True,
-    )
-
-
-def _export_torchscript(graph: BundleGraph, example: torch.Tensor, path: Path, opset: int) -> None:
-    names = [INPUT_NAME, *graph.output_names]
-    torch.onnx.export(
-        graph,
-        (example,),
-        str(path),
-        input_names=[INPUT_NAME],
-        output_names=list(graph.output_names),
-        opset_version=opset,
-        dynamo=False,
-        dynamic_axes={name: {0: BATCH_DIM} for name in names},
-        do_constant_folding=True,
+        dynamo=dynamo,
+        **options,
     )
 
 
@@ -103,6 +98,16 @@ def _name_batch_axes(path: Path) -> None:
         onnx.save(model, str(path))
 
 
+def _write_checked(
+    graph: BundleGraph, example: torch.Tensor, path: Path, opset: int, *, dynamo: bool
+) -> None:
+    """Export quietly, name the batch axes, and let the ONNX checker validate the file."""
+    with _quiet(), torch.no_grad():
+        _torch_export(graph, example, path, opset, dynamo=dynamo)
+    _name_batch_axes(path)
+    onnx.checker.check_model(str(path))
+
+
 def export_onnx(
     graph: BundleGraph,
     path: Path,
@@ -116,31 +121,24 @@ def export_onnx(
     """Export `graph` (eval mode) to `path`; return which exporter produced it."""
     if opset < 17:
         raise ValueError(f"opset {opset} is too old; vtserve bundles need opset >= 17")
+    say = progress or (lambda _message: None)
     graph.eval()
     example = _example(num_frames, image_size)
     path = Path(path)
     reason: str | None = None
     if exporter in ("auto", "dynamo"):
-        if progress is not None:
-            progress("exporting ONNX graph (torch.onnx dynamo exporter)")
+        say("exporting ONNX graph (torch.onnx dynamo exporter)")
         try:
-            with _quiet(), torch.no_grad():
-                _export_dynamo(graph, example, path, opset)
-            _name_batch_axes(path)
-            onnx.checker.check_model(str(path))
+            _write_checked(graph, example, path, opset, dynamo=True)
             return ExportedGraph(path=path, exporter="dynamo", opset=opset)
         except Exception as exc:
             if exporter == "dynamo":
                 raise
             reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
             path.unlink(missing_ok=True)
-    if progress is not None:
-        progress(
-            "exporting ONNX graph (legacy TorchScript exporter)"
-            + (f"; dynamo failed: {reason}" if reason else "")
-        )
-    with _quiet(), torch.no_grad():
-        _export_torchscript(graph, example, path, opset)
-    _name_batch_axes(path)
-    onnx.checker.check_model(str(path))
+    say(
+        "exporting ONNX graph (legacy TorchScript exporter)"
+        + (f"; dynamo failed: {reason}" if reason else "")
+    )
+    _write_checked(graph, example, path, opset, dynamo=False)
     return ExportedGraph(path=path, exporter="torchscript", opset=opset, fallback_reason=reason)

@@ -51,4 +51,10 @@ def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """vtserve's own loggers at `level`; libraries' (onnx_ir, onnxscript, torch...) at WARNING or above
+    unless `level` is debug, so their INFO chatter stays out of the service log."""
+    own = logging.getLevelName(level.upper())
+    libraries = own if own <= logging.DEBUG else max(own, logging.WARNING)
+    logging.basicConfig(level=libraries, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for package in ("service", "export", "models", "bench"):
+        logging.getLogger(package).setLevel(own)
