@@ -5,6 +5,7 @@ names below that need torch are loaded on first use.
 
 - `build_bundle(source, out_dir, ...)`, `export_model(model, out_dir, ...)`: `export.bundle`
 - `check_onnx_parity`, `check_tensorrt_parity`: `export.parity`
+- `add_engine` (what `vtserve build-engine` runs): `export.engine`
 - `build_engine`, `engine_matches`: `export.tensorrt_build`
 - `ExportError` and its subclasses: `export.errors`
 """
@@ -21,6 +22,7 @@ _LAZY = {
     "export_model": "export.bundle",
     "check_onnx_parity": "export.parity",
     "check_tensorrt_parity": "export.parity",
+    "add_engine": "export.engine",
     "build_engine": "export.tensorrt_build",
     "engine_matches": "export.tensorrt_build",
 }

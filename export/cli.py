@@ -19,7 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="the bundle folder to write (replaced whole)"
     )
-    parser.add_argument("--format", dest="fmt", choices=("onnx", "tensorrt"), default="onnx")
+    parser.add_argument(
+        "--format",
+        dest="fmt",
+        choices=("onnx", "tensorrt"),
+        default="onnx",
+        help="tensorrt also builds an engine for this host's GPU (later: vtserve build-engine BUNDLE)",
+    )
     parser.add_argument(
         "--precision",
         choices=("fp32", "fp16"),
@@ -44,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _StderrProgress:
+class StderrProgress:
     """Progress lines on stderr with the seconds since start, e.g. `[  3.2s] checking parity ...`."""
 
     def __init__(self) -> None:
@@ -69,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             image_size=args.image_size,
             max_batch=args.max_batch,
             attention=not args.no_attention,
-            progress=_StderrProgress(),
+            progress=StderrProgress(),
         )
     except ExportError as exc:
         print(f"vtserve export: error: {exc}", file=sys.stderr)
@@ -84,9 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if worst is not None:
         print(f"parity vs PyTorch: max |Δlogit| {worst:.2g} (tolerance {parity.tolerance:g})")  # type: ignore[union-attr]
     if manifest.tensorrt is not None:
-        trt = manifest.tensorrt
-        print(
-            f"TensorRT {trt.tensorrt_version} {trt.precision} engine for {trt.gpu_name}"
-            f" (sm {trt.compute_capability})"
-        )
+        from export.engine import describe_engine
+
+        print(describe_engine(manifest.tensorrt))
     return 0

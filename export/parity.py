@@ -183,7 +183,7 @@ def check_tensorrt_parity(
 
     if tolerance is None:
         tolerance = TENSORRT_FP16_TOLERANCE if precision == "fp16" else TENSORRT_FP32_TOLERANCE
-    runner = EngineRunner(Path(plan_path))
+    runner = EngineRunner.from_file(Path(plan_path))
     session = open_session(Path(onnx_path))
     num_frames, image_size = input_geometry(session)
     return run_parity(

@@ -1,8 +1,9 @@
 """Build a TensorRT engine (`model.plan`) from a bundle's `model.onnx`, and tell whether one fits this host.
 
-Torch-free: the service calls `engine_matches` and, on a mismatch, `build_engine` to rebuild an engine
-that was made by another TensorRT version or for another GPU. Written against TensorRT 10.x's Python API
-(`tensorrt` is imported lazily; without it every entry point raises `TensorRTUnavailableError`).
+Torch-free. Builders call `build_engine` (`vtserve export --format tensorrt`, `vtserve build-engine`); the
+tensorrt runtime only asks `engine_mismatch` whether an engine recorded in a bundle fits this host and
+refuses it when not. Written against TensorRT 10.x's Python API (`tensorrt` is imported lazily; without it
+every building entry point raises `TensorRTUnavailableError`).
 
 The engine has one optimisation profile over the batch axis of input `video` (uint8 `[batch, T, H, W, 3]`):
 min/opt/max batch as given. fp16 builds set `BuilderFlag.FP16` on a weakly typed network (TensorRT may
@@ -39,7 +40,8 @@ def import_tensorrt() -> ModuleType:
     version = str(getattr(trt, "__version__", "0"))
     if not version.startswith("10."):
         raise tensorrt_missing(f"TensorRT {version} is installed but vtserve needs TensorRT 10.x")
-    return trt
+    module: ModuleType = trt
+    return module
 
 
 def tensorrt_version() -> str | None:
@@ -101,16 +103,23 @@ def require_tensorrt(device: int = 0) -> tuple[ModuleType, tuple[str, str]]:
     return trt, gpu
 
 
+def engine_mismatch(info: TensorRTInfo, version: str | None, gpu: tuple[str, str] | None) -> str | None:
+    """Why an engine described by `info` cannot run with TensorRT `version` on `gpu` (name, compute
+    capability), or None when it can: the same TensorRT version and the same GPU model."""
+    built_for = f"TensorRT {info.tensorrt_version} on {info.gpu_name} (sm {info.compute_capability})"
+    if version is None:
+        return f"TensorRT does not import here; the engine was built with {built_for}"
+    if gpu is None:
+        return f"no NVIDIA GPU is visible here; the engine was built with {built_for}"
+    if (info.tensorrt_version, info.gpu_name, info.compute_capability) != (version, *gpu):
+        here = f"TensorRT {version} on {gpu[0]} (sm {gpu[1]})"
+        return f"the engine was built with {built_for}, this host has {here}"
+    return None
+
+
 def engine_matches(info: TensorRTInfo, device: int = 0) -> bool:
     """Whether an engine described by `info` can be loaded here: same TensorRT version, same GPU model."""
-    version = tensorrt_version()
-    gpu = gpu_identity(device)
-    if version is None or gpu is None:
-        return False
-    name, capability = gpu
-    return (
-        info.tensorrt_version == version and info.gpu_name == name and info.compute_capability == capability
-    )
+    return engine_mismatch(info, tensorrt_version(), gpu_identity(device)) is None
 
 
 def _parse_onnx(trt: ModuleType, builder: Any, logger: Any, onnx_path: Path) -> Any:
@@ -126,13 +135,74 @@ def _parse_onnx(trt: ModuleType, builder: Any, logger: Any, onnx_path: Path) -> 
 
 
 def _load_timing_cache(config: Any, path: Path | None) -> Any:
+    """Attach the timing cache stored at `path` (or an empty one) to `config`; the attached cache or None.
+
+    A cache that TensorRT refuses (another TensorRT version or GPU: `create_timing_cache` gives None or
+    `set_timing_cache` False) is replaced by an empty one.
+    """
     blob = path.read_bytes() if path is not None and path.is_file() else b""
-    cache = config.create_timing_cache(blob)
-    if cache is None and blob:  # a cache from another TensorRT version: start empty
-        cache = config.create_timing_cache(b"")
-    if cache is not None:
-        config.set_timing_cache(cache, ignore_mismatch=False)
-    return cache
+    for data in (blob, b"") if blob else (b"",):
+        cache = config.create_timing_cache(data)
+        if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
+            return cache
+    return None
+
+
+def _batch_profile(min_batch: int, opt_batch: int | None, max_batch: int) -> tuple[int, int, int]:
+    """(min, opt, max) batch of the profile; `opt_batch` defaults to min(8, max_batch)."""
+    if opt_batch is None:
+        opt_batch = max(min_batch, min(8, max_batch))
+    if not 1 <= min_batch <= opt_batch <= max_batch:
+        raise ValueError(
+            f"need 1 <= min_batch <= opt_batch <= max_batch, got {min_batch}/{opt_batch}/{max_batch}"
+        )
+    return min_batch, opt_batch, max_batch
+
+
+def _frame_dims(network: Any, onnx_path: Path) -> tuple[int, ...]:
+    """The fixed `(T, H, W, 3)` of the network's `video` input."""
+    video = next((network.get_input(i) for i in range(network.num_inputs)), None)
+    if video is None or video.name != INPUT_NAME:
+        raise TensorRTBuildError(
+            f"{onnx_path.name} has no input named {INPUT_NAME!r}", "export the graph with vtserve export"
+        )
+    frame_dims = tuple(int(d) for d in video.shape)[1:]
+    if any(d < 1 for d in frame_dims):
+        raise TensorRTBuildError(
+            f"input {INPUT_NAME!r} has dynamic non-batch dimensions {tuple(video.shape)}",
+            "export with fixed --frames and --image-size",
+        )
+    return frame_dims
+
+
+def _builder_config(
+    trt: ModuleType,
+    builder: Any,
+    precision: Precision,
+    workspace_bytes: int,
+    frame_dims: tuple[int, ...],
+    batches: tuple[int, int, int],
+) -> Any:
+    """A builder config with the workspace limit, the precision flag and one batch profile."""
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    if precision == "fp16":  # every GPU TensorRT 10 supports (sm 7.5+) has fast fp16
+        config.set_flag(trt.BuilderFlag.FP16)
+    profile = builder.create_optimization_profile()
+    min_shape, opt_shape, max_shape = ((batch, *frame_dims) for batch in batches)
+    profile.set_shape(INPUT_NAME, min_shape, opt_shape, max_shape)
+    config.add_optimization_profile(profile)
+    return config
+
+
+def _serialize(builder: Any, network: Any, config: Any) -> bytes:
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise TensorRTBuildError(
+            "TensorRT failed to build the engine (see the TensorRT log above)",
+            "try --precision fp32 or a smaller --max-batch",
+        )
+    return bytes(serialized)
 
 
 def build_engine(
@@ -152,67 +222,30 @@ def build_engine(
 
     `opt_batch` (the batch TensorRT tunes for) defaults to min(8, max_batch).
     """
-    if opt_batch is None:
-        opt_batch = max(min_batch, min(8, max_batch))
-    if not 1 <= min_batch <= opt_batch <= max_batch:
-        raise ValueError(
-            f"need 1 <= min_batch <= opt_batch <= max_batch, got {min_batch}/{opt_batch}/{max_batch}"
-        )
+    batches = _batch_profile(min_batch, opt_batch, max_batch)
     trt, (gpu_name, capability) = require_tensorrt(device)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network, _parser = _parse_onnx(trt, builder, logger, Path(onnx_path))
-
-    video = next((network.get_input(i) for i in range(network.num_inputs)), None)
-    if video is None or video.name != INPUT_NAME:
-        raise TensorRTBuildError(
-            f"{Path(onnx_path).name} has no input named {INPUT_NAME!r}",
-            "export the graph with vtserve export",
-        )
-    frame_dims = tuple(int(d) for d in video.shape)[1:]
-    if any(d < 1 for d in frame_dims):
-        raise TensorRTBuildError(
-            f"input {INPUT_NAME!r} has dynamic non-batch dimensions {tuple(video.shape)}",
-            "export with fixed --frames and --image-size",
-        )
-
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
-    if precision == "fp16":  # every GPU TensorRT 10 supports (sm 7.5+) has fast fp16
-        config.set_flag(trt.BuilderFlag.FP16)
-    profile = builder.create_optimization_profile()
-    profile.set_shape(
-        INPUT_NAME,
-        (min_batch, *frame_dims),
-        (opt_batch, *frame_dims),
-        (max_batch, *frame_dims),
-    )
-    config.add_optimization_profile(profile)
+    network, _parser = _parse_onnx(trt, builder, logger, Path(onnx_path))  # the parser owns the weights
+    frame_dims = _frame_dims(network, Path(onnx_path))
+    config = _builder_config(trt, builder, precision, workspace_bytes, frame_dims, batches)
     cache = _load_timing_cache(config, timing_cache_path)
-
     if progress is not None:
         progress(
             f"building TensorRT {trt.__version__} engine ({precision},"
-            f" batch {min_batch}..{max_batch}) on {gpu_name}"
-        )
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise TensorRTBuildError(
-            "TensorRT failed to build the engine (see the TensorRT log above)",
-            "try --precision fp32 or a smaller --max-batch",
+            f" batch {batches[0]}..{batches[2]}) on {gpu_name}"
         )
     plan_path = Path(plan_path)
-    plan_path.write_bytes(bytes(serialized))
+    plan_path.write_bytes(_serialize(builder, network, config))
     if timing_cache_path is not None and cache is not None:
         Path(timing_cache_path).write_bytes(bytes(cache.serialize()))
-
     return TensorRTInfo(
-        file=plan_path.name if plan_path.name else PLAN_NAME,
+        file=plan_path.name or PLAN_NAME,
         tensorrt_version=str(trt.__version__),
         gpu_name=gpu_name,
         compute_capability=capability,
         precision=precision,
-        min_batch=min_batch,
-        opt_batch=opt_batch,
-        max_batch=max_batch,
+        min_batch=batches[0],
+        opt_batch=batches[1],
+        max_batch=batches[2],
     )

@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("service.commands.serve", "run the HTTP service"),
     "predict": ("service.commands.predict", "classify one clip without a server and write its heatmap"),
     "export": ("export.cli", "export a model to an ONNX (and optionally TensorRT) bundle"),
+    "build-engine": ("export.engine_cli", "build a TensorRT engine for this host into an exported bundle"),
     "train-demo": ("models.demo.train", "train a demo model on the synthetic `motion` dataset"),
     "bench": ("bench.cli", "run the benchmarks and write results"),
 }

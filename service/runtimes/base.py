@@ -1,4 +1,5 @@
-"""The one protocol every inference runtime implements, and the plain data it exchanges.
+"""The one protocol every inference runtime implements, the plain data it exchanges, and `BundleRuntime`,
+the part every implementation shares (batch checks, output naming, warm-up).
 
 A runtime takes a batch of sampled clips as uint8 `[B, T, H, W, 3]` RGB (normalisation happens inside
 the model) and returns logits plus, when the model has them, attention maps.
@@ -6,13 +7,15 @@ the model) and returns logits plus, when the model has them, attention maps.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from export.manifest import Manifest
+from export.manifest import OUTPUT_LOGITS, OUTPUT_SPATIAL, OUTPUT_TEMPORAL, Manifest
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,7 +51,7 @@ class RuntimeOutputs:
 
 @dataclass(frozen=True, kw_only=True)
 class RuntimeOptions:
-    """How to build a runtime; filled from `Settings` by the model registry."""
+    """How to build a runtime; filled from `Settings` by `service.loading.runtime_options`."""
 
     providers: tuple[str, ...] = ("tensorrt", "cuda", "cpu")
     intra_op_threads: int = 0
@@ -97,3 +100,36 @@ def check_batch(spec: InputSpec, batch: NDArray[np.uint8]) -> None:
 def warmup_batch(spec: InputSpec, batch: int = 1) -> NDArray[np.uint8]:
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, size=spec.shape(batch), dtype=np.uint8)
+
+
+def outputs_from(values: Mapping[str, NDArray[Any]]) -> RuntimeOutputs:
+    """`RuntimeOutputs` (float32) from arrays named as in a bundle: logits and the attention maps it has."""
+    temporal, spatial = values.get(OUTPUT_TEMPORAL), values.get(OUTPUT_SPATIAL)
+    return RuntimeOutputs(
+        logits=np.asarray(values[OUTPUT_LOGITS], dtype=np.float32),
+        temporal=None if temporal is None else np.asarray(temporal, dtype=np.float32),
+        spatial=None if spatial is None else np.asarray(spatial, dtype=np.float32),
+    )
+
+
+class BundleRuntime(ABC):
+    """What every runtime does around its engine: check each batch against `input_spec`, name the
+    outputs, warm up. A runtime sets `input_spec` and `provider` and implements `_run` and `close`."""
+
+    name: str
+    input_spec: InputSpec
+    provider: str
+
+    def warmup(self) -> None:
+        self.infer(warmup_batch(self.input_spec, 1))
+
+    def infer(self, batch: NDArray[np.uint8]) -> RuntimeOutputs:
+        check_batch(self.input_spec, batch)
+        return outputs_from(self._run(np.ascontiguousarray(batch)))
+
+    @abstractmethod
+    def _run(self, batch: NDArray[np.uint8]) -> Mapping[str, NDArray[Any]]:
+        """The model's outputs for a checked, contiguous batch, by output name."""
+
+    @abstractmethod
+    def close(self) -> None: ...

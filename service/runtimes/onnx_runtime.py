@@ -5,21 +5,16 @@ skipping those this onnxruntime build lacks, and reporting the provider the sess
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
 from export.manifest import ONNX_NAME, OUTPUT_LOGITS, OUTPUT_SPATIAL, OUTPUT_TEMPORAL, Manifest
-from service.runtimes.base import (
-    InputSpec,
-    RuntimeOptions,
-    RuntimeOutputs,
-    check_batch,
-    input_spec_from_manifest,
-    warmup_batch,
-)
+from service.runtimes.base import BundleRuntime, RuntimeOptions, input_spec_from_manifest, warmup_batch
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +33,7 @@ def choose_providers(preferred: tuple[str, ...], available: list[str]) -> list[s
     return chosen
 
 
-class OnnxRuntime:
+class OnnxRuntime(BundleRuntime):
     name = "onnxruntime"
 
     def __init__(self, bundle_dir: Path, manifest: Manifest, options: RuntimeOptions) -> None:
@@ -51,7 +46,7 @@ class OnnxRuntime:
         requested = choose_providers(options.providers, ort.get_available_providers())
         self._session = ort.InferenceSession(str(path), sess_options=session_options, providers=requested)
         in_use = self._session.get_providers()
-        self.provider: str = in_use[0] if in_use else "CPUExecutionProvider"
+        self.provider = in_use[0] if in_use else "CPUExecutionProvider"
         if requested and self.provider != requested[0]:
             log.warning("onnxruntime asked for %s but uses %s", requested[0], self.provider)
         self._input_name = self._session.get_inputs()[0].name
@@ -59,23 +54,15 @@ class OnnxRuntime:
         self._outputs = [n for n in (OUTPUT_LOGITS, OUTPUT_TEMPORAL, OUTPUT_SPATIAL) if n in names]
         if OUTPUT_LOGITS not in names:
             raise ValueError(f"{path} has no `{OUTPUT_LOGITS}` output")
-        self.input_spec: InputSpec = input_spec_from_manifest(manifest, max_batch=options.max_batch)
+        self.input_spec = input_spec_from_manifest(manifest, max_batch=options.max_batch)
 
     def warmup(self) -> None:
         for batch in sorted({1, min(2, self.input_spec.max_batch or 1)}):
             self.infer(warmup_batch(self.input_spec, batch))
 
-    def infer(self, batch: NDArray[np.uint8]) -> RuntimeOutputs:
-        check_batch(self.input_spec, batch)
-        values = self._session.run(self._outputs, {self._input_name: np.ascontiguousarray(batch)})
-        by_name = dict(zip(self._outputs, values, strict=True))
-        temporal = by_name.get(OUTPUT_TEMPORAL)
-        spatial = by_name.get(OUTPUT_SPATIAL)
-        return RuntimeOutputs(
-            logits=np.asarray(by_name[OUTPUT_LOGITS], dtype=np.float32),
-            temporal=None if temporal is None else np.asarray(temporal, dtype=np.float32),
-            spatial=None if spatial is None else np.asarray(spatial, dtype=np.float32),
-        )
+    def _run(self, batch: NDArray[np.uint8]) -> Mapping[str, NDArray[Any]]:
+        values = self._session.run(self._outputs, {self._input_name: batch})
+        return dict(zip(self._outputs, values, strict=True))
 
     def close(self) -> None:
         del self._session

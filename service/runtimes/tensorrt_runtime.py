@@ -1,37 +1,27 @@
-"""TensorRT: runs the bundle's `model.plan` with TensorRT 10's Python API.
+"""TensorRT: runs the bundle's `model.plan`, an engine built beforehand by `vtserve build-engine BUNDLE` or
+`vtserve export ... --format tensorrt` on a host like this one.
 
-tensorrt (and torch, used for device buffers and the CUDA stream) are imported only when this runtime
-is chosen. An engine built for another TensorRT version or GPU is rebuilt from `model.onnx` first.
+Builders build, servers serve: this runtime never builds an engine and never writes to the bundle
+(replicas share bundle volumes, often read-only). It loads the plan only when `model.json` records it
+and the recorded facts hold here: the file's sha256, the TensorRT version, the GPU model and compute
+capability. Otherwise it refuses with `EngineRefused`, whose message names the command to run.
+tensorrt (and torch, for device buffers and the CUDA stream) are imported only when this runtime is chosen.
 """
 
 from __future__ import annotations
 
-import logging
+import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from export.manifest import (
-    OUTPUT_LOGITS,
-    OUTPUT_SPATIAL,
-    OUTPUT_TEMPORAL,
-    PLAN_NAME,
-    Manifest,
-    sha256_file,
-    write_manifest,
-)
-from service.runtimes.base import (
-    InputSpec,
-    RuntimeOptions,
-    RuntimeOutputs,
-    check_batch,
-    input_spec_from_manifest,
-    warmup_batch,
-)
-
-log = logging.getLogger(__name__)
+from export.errors import ExportError
+from export.manifest import Manifest, TensorRTInfo
+from export.tensorrt_build import engine_mismatch, gpu_identity
+from service.runtimes.base import BundleRuntime, RuntimeOptions, input_spec_from_manifest
 
 INSTALL_HINT = (
     "the tensorrt runtime needs TensorRT 10 and a CUDA build of torch: "
@@ -39,7 +29,52 @@ INSTALL_HINT = (
 )
 
 
-def _import_tensorrt() -> Any:
+class EngineRefused(RuntimeError):
+    """The bundle holds no TensorRT engine this host may load; the message names the command to run."""
+
+
+def build_command(bundle_dir: Path) -> str:
+    return f"vtserve build-engine {bundle_dir}"
+
+
+def recorded_plan(bundle_dir: Path, manifest: Manifest) -> tuple[TensorRTInfo, bytes]:
+    """The engine `model.json` records and the plan's bytes, which must have the recorded sha256.
+
+    Needs neither TensorRT nor a GPU; `EngineRefused` when there is no engine or it changed since it
+    was built.
+    """
+    fix = f"build one on this host with `{build_command(bundle_dir)}` before serving"
+    info = manifest.tensorrt
+    if info is None:
+        raise EngineRefused(f"bundle {bundle_dir} has no TensorRT engine (model.json records none); {fix}")
+    path = bundle_dir / info.file
+    expected = manifest.files.get(info.file)
+    if expected is None:
+        raise EngineRefused(f"model.json of {bundle_dir} records no sha256 for {info.file}; {fix}")
+    try:
+        plan = path.read_bytes()
+    except OSError as exc:
+        raise EngineRefused(f"cannot read the TensorRT engine {path} ({exc.strerror or exc}); {fix}") from exc
+    if hashlib.sha256(plan).hexdigest() != expected:
+        raise EngineRefused(f"{path} is not the engine model.json records (its sha256 differs); {fix}")
+    return info, plan
+
+
+def check_host(
+    bundle_dir: Path, info: TensorRTInfo, version: str | None, gpu: tuple[str, str] | None
+) -> None:
+    """`EngineRefused` unless the engine `info` was built with TensorRT `version` for `gpu` (name,
+    compute capability): TensorRT loads an engine only where it was built."""
+    reason = engine_mismatch(info, version, gpu)
+    if reason is not None:
+        raise EngineRefused(
+            f"cannot load the TensorRT engine of {bundle_dir}: {reason};"
+            f" rebuild it here with `{build_command(bundle_dir)}` before serving"
+        )
+
+
+def _import_tensorrt() -> tuple[Any, Any]:
+    """(tensorrt, torch), or RuntimeError with the install hint."""
     try:
         import tensorrt as trt
         import torch
@@ -47,117 +82,29 @@ def _import_tensorrt() -> Any:
         raise RuntimeError(INSTALL_HINT) from exc
     if not torch.cuda.is_available():
         raise RuntimeError("the tensorrt runtime needs a CUDA GPU; none is visible")
-    return trt
+    return trt, torch
 
 
-def _ensure_engine(bundle_dir: Path, manifest: Manifest, max_batch: int) -> Path:
-    """The engine path, rebuilding the engine when it is missing or does not match this host.
-
-    A rebuilt engine is checked against onnxruntime like at export, then replaces `model.plan` and the
-    bundle's `model.json` is rewritten (engine facts, parity, file hash), so the next start loads it as
-    is: without that, the changed plan would fail the bundle's file check on every later start.
-    """
-    from export import tensorrt_build  # torch-free helpers
-    from export.parity import check_tensorrt_parity, describe_failure
-
-    old = manifest.tensorrt
-    plan = bundle_dir / (old.file if old else PLAN_NAME)
-    if plan.is_file() and old is not None and tensorrt_build.engine_matches(old):
-        return plan
-    log.warning("TensorRT engine %s is missing or was built elsewhere; rebuilding it", plan)
-    precision = old.precision if old else "fp16"
-    fresh = plan.with_name(plan.name + ".rebuilding")
-    try:
-        info = tensorrt_build.build_engine(
-            bundle_dir / "model.onnx",
-            fresh,
-            precision=precision,
-            min_batch=old.min_batch if old else 1,
-            opt_batch=min(old.opt_batch, max_batch) if old else None,
-            max_batch=max_batch,
-        )
-        parity = check_tensorrt_parity(
-            bundle_dir / "model.onnx", fresh, precision=precision, batches=sorted({1, min(3, max_batch)})
-        )
-        if not parity.passed:
-            raise RuntimeError(
-                f"the rebuilt TensorRT engine does not match onnxruntime: {describe_failure(parity)}"
-            )
-        fresh.replace(plan)
-    except OSError as exc:
-        raise RuntimeError(
-            f"cannot rebuild the TensorRT engine in {bundle_dir} ({exc}); mount the bundle writable, or "
-            "export it on this GPU model with `vtserve export ... --format tensorrt`"
-        ) from exc
-    finally:
-        fresh.unlink(missing_ok=True)
-    updated = manifest.model_copy(
-        update={
-            "tensorrt": info.model_copy(update={"file": plan.name, "parity": parity}),
-            "files": {**manifest.files, plan.name: sha256_file(plan)},
-            "versions": {**manifest.versions, "tensorrt": info.tensorrt_version},
-        }
-    )
-    write_manifest(bundle_dir, updated)
-    log.info(
-        "rebuilt %s for %s (TensorRT %s); model.json updated", plan, info.gpu_name, info.tensorrt_version
-    )
-    return plan
-
-
-class TensorRTRuntime:
+class TensorRTRuntime(BundleRuntime):
     name = "tensorrt"
 
     def __init__(self, bundle_dir: Path, manifest: Manifest, options: RuntimeOptions) -> None:
-        trt = _import_tensorrt()
-        import torch
+        from export.tensorrt_run import EngineRunner
 
-        self._torch = torch
-        self._trt = trt
-        max_batch = manifest.tensorrt.max_batch if manifest.tensorrt else options.max_batch
-        plan = _ensure_engine(Path(bundle_dir), manifest, max_batch)
-        self._logger = trt.Logger(trt.Logger.WARNING)
-        self._engine = trt.Runtime(self._logger).deserialize_cuda_engine(plan.read_bytes())
-        if self._engine is None:
-            raise RuntimeError(f"TensorRT could not deserialize {plan}")
-        self._context = self._engine.create_execution_context()
-        self._stream = torch.cuda.Stream()
-        names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
-        inputs = [n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        self._input_name = inputs[0]
-        self._outputs = [n for n in (OUTPUT_LOGITS, OUTPUT_TEMPORAL, OUTPUT_SPATIAL) if n in names]
-        self.provider = f"TensorRT {trt.__version__} on {torch.cuda.get_device_name()}"
-        self.input_spec: InputSpec = input_spec_from_manifest(
-            manifest, max_batch=min(max_batch, options.max_batch)
-        )
+        bundle_dir = Path(bundle_dir)
+        info, plan = recorded_plan(bundle_dir, manifest)
+        trt, torch = _import_tensorrt()
+        device = torch.cuda.current_device()
+        check_host(bundle_dir, info, str(trt.__version__), gpu_identity(device))
+        try:
+            self._runner = EngineRunner(plan, name=str(bundle_dir / info.file))
+        except ExportError as exc:  # TensorRT refused the plan, or is not a 10.x release
+            raise EngineRefused(str(exc)) from exc
+        self.provider = f"TensorRT {trt.__version__} on {torch.cuda.get_device_name(device)}"
+        self.input_spec = input_spec_from_manifest(manifest, max_batch=min(info.max_batch, options.max_batch))
 
-    def warmup(self) -> None:
-        self.infer(warmup_batch(self.input_spec, 1))
-
-    def infer(self, batch: NDArray[np.uint8]) -> RuntimeOutputs:
-        check_batch(self.input_spec, batch)
-        torch = self._torch
-        with torch.cuda.stream(self._stream):
-            video = torch.from_numpy(np.ascontiguousarray(batch)).cuda(non_blocking=True)
-            self._context.set_input_shape(self._input_name, tuple(video.shape))
-            self._context.set_tensor_address(self._input_name, video.data_ptr())
-            out: dict[str, Any] = {}
-            for name in self._outputs:
-                shape = tuple(self._context.get_tensor_shape(name))
-                half = self._engine.get_tensor_dtype(name) == self._trt.DataType.HALF
-                dtype = torch.float16 if half else torch.float32
-                out[name] = torch.empty(shape, dtype=dtype, device="cuda")
-                self._context.set_tensor_address(name, out[name].data_ptr())
-            if not self._context.execute_async_v3(self._stream.cuda_stream):
-                raise RuntimeError("TensorRT execution failed")
-        self._stream.synchronize()
-        host = {name: t.float().cpu().numpy() for name, t in out.items()}
-        return RuntimeOutputs(
-            logits=host[OUTPUT_LOGITS],
-            temporal=host.get(OUTPUT_TEMPORAL),
-            spatial=host.get(OUTPUT_SPATIAL),
-        )
+    def _run(self, batch: NDArray[np.uint8]) -> Mapping[str, NDArray[Any]]:
+        return self._runner(batch)
 
     def close(self) -> None:
-        del self._context
-        del self._engine
+        self._runner.close()

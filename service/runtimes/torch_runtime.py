@@ -8,21 +8,15 @@ torch is imported only when this runtime is chosen.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from export.manifest import OUTPUT_LOGITS, OUTPUT_SPATIAL, OUTPUT_TEMPORAL, Manifest
-from service.runtimes.base import (
-    InputSpec,
-    RuntimeOptions,
-    RuntimeOutputs,
-    check_batch,
-    input_spec_from_manifest,
-    warmup_batch,
-)
+from export.manifest import OUTPUT_LOGITS, Manifest
+from service.runtimes.base import BundleRuntime, RuntimeOptions, input_spec_from_manifest
 
 
 def _device(torch: Any, wanted: str) -> Any:
@@ -33,7 +27,7 @@ def _device(torch: Any, wanted: str) -> Any:
     return torch.device("cuda")
 
 
-class TorchRuntime:
+class TorchRuntime(BundleRuntime):
     name = "torch"
 
     def __init__(self, bundle_dir: Path, manifest: Manifest, options: RuntimeOptions) -> None:
@@ -62,25 +56,18 @@ class TorchRuntime:
             )
         else:
             self.provider = f"torch {torch.__version__} CPU"
-        self.input_spec: InputSpec = input_spec_from_manifest(manifest, max_batch=options.max_batch)
+        self.input_spec = input_spec_from_manifest(manifest, max_batch=options.max_batch)
 
-    def warmup(self) -> None:
-        self.infer(warmup_batch(self.input_spec, 1))
-
-    def infer(self, batch: NDArray[np.uint8]) -> RuntimeOutputs:
-        check_batch(self.input_spec, batch)
+    def _run(self, batch: NDArray[np.uint8]) -> Mapping[str, NDArray[Any]]:
         torch = self._torch
-        video = torch.from_numpy(np.ascontiguousarray(batch)).to(self._device, non_blocking=True)
+        video = torch.from_numpy(batch).to(self._device, non_blocking=True)
         with torch.inference_mode():
             if self._autocast is not None:
                 with torch.autocast(device_type="cuda", dtype=self._autocast):
                     values = self._graph(video)
             else:
                 values = self._graph(video)
-        out = {name: v.float().cpu().numpy() for name, v in zip(self._names, values, strict=True)}
-        return RuntimeOutputs(
-            logits=out[OUTPUT_LOGITS], temporal=out.get(OUTPUT_TEMPORAL), spatial=out.get(OUTPUT_SPATIAL)
-        )
+        return {name: v.float().cpu().numpy() for name, v in zip(self._names, values, strict=True)}
 
     def close(self) -> None:
         del self._graph

@@ -65,12 +65,30 @@ def test_torch_runtime_matches_onnxruntime(tiny_bundle: Path) -> None:
 
 
 @pytest.mark.tensorrt
-def test_tensorrt_runtime(tiny_bundle: Path) -> None:
+@pytest.mark.gpu
+def test_tensorrt_runtime_loads_a_built_engine_and_matches_onnxruntime(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
     if importlib.util.find_spec("tensorrt") is None:
         pytest.skip("tensorrt is not installed (pip install 'vtserve[gpu]' on a host with an NVIDIA GPU)")
-    runtime = create_runtime("tensorrt", tiny_bundle, read_manifest(tiny_bundle), RuntimeOptions(max_batch=4))
-    out = runtime.infer(warmup_batch(runtime.input_spec, 2))
-    assert out.logits.shape[0] == 2 and "TensorRT" in runtime.provider
+    from export.engine import add_engine
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    add_engine(bundle, precision="fp32", max_batch=4)
+    bundle.chmod(0o555)  # the runtime only reads: a read-only bundle serves
+    try:
+        manifest = read_manifest(bundle)
+        runtime = create_runtime("tensorrt", bundle, manifest, RuntimeOptions(max_batch=4))
+        runtime.warmup()
+        batch = warmup_batch(runtime.input_spec, 2)
+        out = runtime.infer(batch)
+        reference = create_runtime("onnxruntime", bundle, manifest, RuntimeOptions()).infer(batch)
+        assert "TensorRT" in runtime.provider
+        assert np.allclose(out.logits, reference.logits, atol=1e-3)  # TENSORRT_FP32_TOLERANCE
+        runtime.close()
+    finally:
+        bundle.chmod(0o755)
 
 
 def test_onnxruntime_serving_path_does_not_import_torch(tiny_bundle: Path, tmp_path: Path) -> None:
@@ -101,64 +119,68 @@ if __name__ == "__main__":
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def _stand_in_engine(monkeypatch: pytest.MonkeyPatch, *, parity_passes: bool) -> list[Path]:
-    """Replace TensorRT itself (not installable here) by stand-ins that write a fake plan, so that the
-    runtime's own bookkeeping around a rebuild is what runs for real."""
-    from export import parity, tensorrt_build
-    from export.manifest import ParityReport, TensorRTInfo
+def _with_recorded_engine(tiny_bundle: Path, tmp_path: Path, plan: bytes, recorded: bytes) -> Path:
+    """A copy of the tiny bundle whose model.json records an engine with the sha256 of `recorded`,
+    while `model.plan` holds `plan` (no TensorRT here: the bytes stand for an engine)."""
+    import hashlib
 
-    built: list[Path] = []
-
-    def build_engine(onnx_path: Path, plan_path: Path, **kw: object) -> TensorRTInfo:
-        Path(plan_path).write_bytes(b"engine for this GPU")
-        built.append(Path(plan_path))
-        return TensorRTInfo(
-            tensorrt_version="10.99",
-            gpu_name="Stand-in GPU",
-            compute_capability="9.0",
-            precision="fp16",
-            min_batch=1,
-            opt_batch=2,
-            max_batch=int(kw["max_batch"]),  # type: ignore[call-overload]
-        )
-
-    report = ParityReport(
-        reference="onnxruntime", candidate="tensorrt", tolerance=0.05, passed=parity_passes, cases=[]
-    )
-    monkeypatch.setattr(tensorrt_build, "engine_matches", lambda info, device=0: False)
-    monkeypatch.setattr(tensorrt_build, "build_engine", build_engine)
-    monkeypatch.setattr(parity, "check_tensorrt_parity", lambda *a, **kw: report)
-    return built
-
-
-def test_rebuilt_tensorrt_engine_is_recorded_in_the_bundle(
-    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from export.manifest import verify_files
-    from service.runtimes.tensorrt_runtime import _ensure_engine
+    from export.manifest import TensorRTInfo, write_manifest
 
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
-    (bundle / "model.plan").write_bytes(b"engine from another GPU")
-    built = _stand_in_engine(monkeypatch, parity_passes=True)
-    plan = _ensure_engine(bundle, read_manifest(bundle), max_batch=4)
-    assert plan.read_bytes() == b"engine for this GPU" and len(built) == 1
+    (bundle / "model.plan").write_bytes(plan)
     manifest = read_manifest(bundle)
-    assert manifest.tensorrt is not None and manifest.tensorrt.gpu_name == "Stand-in GPU"
-    assert manifest.tensorrt.parity is not None and manifest.versions["tensorrt"] == "10.99"
-    assert verify_files(bundle, manifest) == []  # the next start passes the bundle's file check
-    assert sorted(p.name for p in bundle.iterdir() if ".rebuilding" in p.name or p.suffix == ".tmp") == []
+    info = TensorRTInfo(
+        tensorrt_version="10.99.0",
+        gpu_name="Builder GPU",
+        compute_capability="9.0",
+        precision="fp16",
+        min_batch=1,
+        opt_batch=2,
+        max_batch=4,
+    )
+    files = {**manifest.files, "model.plan": hashlib.sha256(recorded).hexdigest()}
+    write_manifest(bundle, manifest.model_copy(update={"tensorrt": info, "files": files}))
+    return bundle
 
 
-def test_rebuilt_tensorrt_engine_that_fails_parity_is_not_kept(
-    tiny_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_tensorrt_runtime_refuses_a_bundle_without_engine(tiny_bundle: Path) -> None:
+    from service.runtimes.tensorrt_runtime import EngineRefused
+
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in tiny_bundle.iterdir())
+    with pytest.raises(EngineRefused, match=r"records none.*`vtserve build-engine .*tiny`"):
+        create_runtime("tensorrt", tiny_bundle, read_manifest(tiny_bundle), RuntimeOptions())
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in tiny_bundle.iterdir()) == before
+
+
+def test_tensorrt_runtime_refuses_an_engine_that_is_not_the_recorded_one(
+    tiny_bundle: Path, tmp_path: Path
 ) -> None:
-    from service.runtimes.tensorrt_runtime import _ensure_engine
+    from service.runtimes.tensorrt_runtime import EngineRefused, recorded_plan
 
-    bundle = tmp_path / "bundle"
-    shutil.copytree(tiny_bundle, bundle)
-    before = (bundle / "model.json").read_text()
-    _stand_in_engine(monkeypatch, parity_passes=False)
-    with pytest.raises(RuntimeError, match="does not match onnxruntime"):
-        _ensure_engine(bundle, read_manifest(bundle), max_batch=4)
-    assert not (bundle / "model.plan").exists() and (bundle / "model.json").read_text() == before
+    bundle = _with_recorded_engine(tiny_bundle, tmp_path, b"another engine", recorded=b"the built engine")
+    with pytest.raises(EngineRefused, match=r"sha256 differs.*`vtserve build-engine "):
+        create_runtime("tensorrt", bundle, read_manifest(bundle), RuntimeOptions())
+    (bundle / "model.plan").unlink()
+    with pytest.raises(EngineRefused, match=r"cannot read the TensorRT engine .*model.plan"):
+        recorded_plan(bundle, read_manifest(bundle))
+
+
+def test_recorded_engine_is_loaded_only_on_its_tensorrt_version_and_gpu(
+    tiny_bundle: Path, tmp_path: Path
+) -> None:
+    from service.runtimes.tensorrt_runtime import EngineRefused, check_host, recorded_plan
+
+    bundle = _with_recorded_engine(tiny_bundle, tmp_path, b"the built engine", recorded=b"the built engine")
+    info, plan = recorded_plan(bundle, read_manifest(bundle))
+    assert plan == b"the built engine" and info.gpu_name == "Builder GPU"
+    check_host(bundle, info, "10.99.0", ("Builder GPU", "9.0"))  # the host it was built on: loads
+    cases = [
+        ("10.99.1", ("Builder GPU", "9.0"), "TensorRT 10.99.1 on Builder GPU"),
+        ("10.99.0", ("NVIDIA L4", "8.9"), "TensorRT 10.99.0 on NVIDIA L4 \\(sm 8.9\\)"),
+        (None, ("Builder GPU", "9.0"), "TensorRT does not import here"),
+        ("10.99.0", None, "no NVIDIA GPU is visible here"),
+    ]
+    for version, gpu, reason in cases:
+        with pytest.raises(EngineRefused, match=f"{reason}.*rebuild it here with `vtserve build-engine "):
+            check_host(bundle, info, version, gpu)
