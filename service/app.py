@@ -110,8 +110,18 @@ async def _stop(state: ServiceState, decoder: Decoder, loading: asyncio.Task[Non
         timeout_s = state.settings.graceful_timeout_s
         await asyncio.to_thread(state.predictor.models.close, drain=True, timeout_s=timeout_s)
     await asyncio.to_thread(decoder.close)
+    await state.stores.close()
     state.ready = False
     log.info("stopped")
+
+
+async def _check_store(state: ServiceState) -> None:
+    """Log where results go; an unreachable shared store is a warning, not a reason to stay unready."""
+    stores = state.stores
+    if await stores.ping():
+        log.info("results are stored in %s", stores.description)
+    else:
+        log.warning("the result store (%s) does not answer; result GETs will get 503", stores.description)
 
 
 def _lifespan(
@@ -121,6 +131,7 @@ def _lifespan(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         decoder = await asyncio.to_thread(decoder_factory, state.settings)
         state.decoder = decoder
+        await _check_store(state)
         loading: asyncio.Task[None] | None = None
         if background:
             loading = asyncio.create_task(_load(state, decoder, models_factory))

@@ -230,6 +230,8 @@ class Batcher:
                 inference_s=inference_s,
                 batch_size=count,
             )
+            if self._metrics is not None:
+                self._metrics.observe_inference(self.model, result.queue_s)
             _resolve(item.future, result)
 
     # --- bookkeeping --------------------------------------------------------------------------------

@@ -190,3 +190,18 @@ class InvalidRequest(ServiceError):
 
     code = "invalid_request"
     default_message = "invalid request"
+
+
+class StoreUnavailable(ServiceError):
+    """The shared result store did not answer in time (down, unreachable, too slow); details are logged."""
+
+    code = "store_unavailable"
+    retryable = True
+    default_message = "the result store is unavailable; retry later"
+
+
+class TooManyWindows(ServiceError):
+    """A timeline would have more windows than the configured limit (`timeline_max_windows`)."""
+
+    code = "too_many_windows"
+    default_message = "the timeline would have too many windows; use a longer stride_s"

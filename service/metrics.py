@@ -81,6 +81,27 @@ class Metrics:
             "Decoder worker processes replaced after a crash or timeout.",
             registry=r,
         )
+        # Queue pressure for autoscaling (deploy/k8s/): the counterparts of Triton's
+        # nv_inference_queue_duration_us and nv_inference_request_success. Average queue time per request
+        # over a window = rate(queue_duration) / rate(request_success).
+        self.inference_queue_duration = Counter(
+            "vtserve_inference_queue_duration_seconds",
+            "Cumulative seconds clips waited in a model's batcher queue before their batch ran.",
+            ["model"],
+            registry=r,
+        )
+        self.inference_success = Counter(
+            "vtserve_inference_request_success",
+            "Clips a model's batcher answered with outputs (successful inferences).",
+            ["model"],
+            registry=r,
+        )
+        self.result_store_errors = Counter(
+            "vtserve_result_store_errors",
+            "Result-store calls that failed (store down, unreachable or too slow), by operation (put, get).",
+            ["operation"],
+            registry=r,
+        )
 
     def observe_decoder(self, *, alive_workers: int, replaced_total: int) -> None:
         """Set the decoder gauges from the pool's counts (its replacements are counted since it started)."""
@@ -88,6 +109,11 @@ class Metrics:
         if replaced_total > self._decoder_replaced:
             self.decoder_restarts.inc(replaced_total - self._decoder_replaced)
             self._decoder_replaced = replaced_total
+
+    def observe_inference(self, model: str, queue_s: float) -> None:
+        """One clip answered by `model`'s batcher after waiting `queue_s` in its queue."""
+        self.inference_queue_duration.labels(model=model).inc(max(queue_s, 0.0))
+        self.inference_success.labels(model=model).inc()
 
     def observe_stage(self, model: str, stage: str, seconds: float) -> None:
         self.stage_duration.labels(model=model, stage=stage).observe(max(seconds, 0.0))

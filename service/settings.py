@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     # --- results ------------------------------------------------------------------------------------
     result_ttl_s: float = Field(default=3600.0, gt=0)
     max_results: int = Field(default=256, ge=1, description="each keeps its sampled frames (~1 MB at 224²)")
+    result_store: str = Field(
+        default="memory",
+        description="`memory` (this process) or a Redis URL shared by replicas: redis://host:port/db, "
+        "rediss://…, unix://…",
+    )
+    result_store_timeout_s: float = Field(
+        default=0.5, gt=0, le=30, description="socket timeout of each result-store call (one reconnect)"
+    )
 
     config_file: Path | None = Field(default=None, description="read by the settings sources only")
 
@@ -107,6 +115,14 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("result_store")
+    @classmethod
+    def _check_store(cls, value: str) -> str:
+        scheme = value.partition("://")[0]
+        if value != "memory" and (scheme not in ("redis", "rediss", "unix") or "://" not in value):
+            raise ValueError("result_store must be `memory` or a redis://, rediss:// or unix:// URL")
         return value
 
     @model_validator(mode="after")

@@ -10,13 +10,15 @@ from service.errors import NotReady
 from service.metrics import Metrics
 from service.pipeline import Prediction, Predictor
 from service.settings import Settings
-from service.store import MemoryResultStore, ResultStore
+from service.store import ResultStore, StoreBackend, open_backend
+from service.store.prediction_codec import PREDICTION_CODEC
 
 
 @dataclass(kw_only=True)
 class ServiceState:
     settings: Settings
     metrics: Metrics
+    stores: StoreBackend  # memory or a shared Redis (settings.result_store); one store per result kind
     store: ResultStore[Prediction]
     decoder: Decoder | None = None  # set by the lifespan once the decoder pool runs
     predictor: Predictor | None = None  # set once the models are loaded and warmed up
@@ -26,10 +28,12 @@ class ServiceState:
 
     @classmethod
     def create(cls, settings: Settings, metrics: Metrics | None = None) -> ServiceState:
+        stores = open_backend(settings)
         return cls(
             settings=settings,
             metrics=metrics or Metrics(),
-            store=MemoryResultStore[Prediction](ttl_s=settings.result_ttl_s, max_items=settings.max_results),
+            stores=stores,
+            store=stores.open(PREDICTION_CODEC, kind="prediction"),
         )
 
     def begin_drain(self) -> None:

@@ -31,6 +31,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unsupported_media": 415,
     "unsupported_content_type": 415,
     "invalid_request": 422,
+    "too_many_windows": 422,
     "no_video_stream": 422,
     "undecodable": 422,
     "clip_too_short": 422,
@@ -39,6 +40,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "overloaded": 503,
     "not_ready": 503,
     "decoder_crashed": 503,
+    "store_unavailable": 503,
     "decode_timeout": 504,
     "inference_timeout": 504,
 }

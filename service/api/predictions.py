@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Annotated, Any
 
@@ -12,10 +13,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.api.deps import StateDep
 from service.api.errors import error_responses, status_for
 from service.api.upload import read_upload
-from service.errors import InvalidRequest, ResultNotFound, ServiceError
+from service.errors import InvalidRequest, ResultNotFound, ServiceError, StoreUnavailable
 from service.heatmap import render_frame, render_grid
 from service.pipeline import Prediction
 from service.schemas import AttentionInfo, LabelScore, Links, ModelRef, PredictionResponse
+from service.state import ServiceState
+from service.store import new_result_id
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/v1/predictions"
 router = APIRouter(prefix=PREFIX, tags=["predictions"])
@@ -45,7 +50,10 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-GET_EXAMPLES = {422: ("invalid_request", "frame must be in [0, 7]")}
+GET_EXAMPLES = {
+    422: ("invalid_request", "frame must be in [0, 7]"),
+    503: ("store_unavailable", "the result store is unavailable; retry later"),
+}
 
 
 def links_for(result_id: str) -> Links:
@@ -105,7 +113,7 @@ async def create_prediction(
                 loaded, data, k=top_k, attention=attention, started=started, upload_s=upload_s
             )
             del data
-        result_id = state.store.put(prediction)
+        result_id = await _save(state, prediction)
         response.headers.update(NO_STORE)
         response.headers["Location"] = links_for(result_id).self
         status = 200
@@ -123,8 +131,24 @@ async def create_prediction(
         metrics.request_duration.labels(model=label).observe(time.perf_counter() - started)
 
 
-def _lookup(state: StateDep, prediction_id: str) -> Prediction:
-    prediction = state.store.get(prediction_id)
+async def _save(state: ServiceState, prediction: Prediction) -> str:
+    """Store the result; when the store is down the answer still goes out in full (its id then finds
+    nothing later), and the failed write is counted and logged."""
+    try:
+        return await state.store.put(prediction)
+    except StoreUnavailable as exc:
+        state.metrics.result_store_errors.labels(operation="put").inc()
+        log.warning("result not stored (%s): %s", state.stores.description, exc.__cause__ or exc)
+        return new_result_id()
+
+
+async def _lookup(state: ServiceState, prediction_id: str) -> Prediction:
+    try:
+        prediction = await state.store.get(prediction_id)
+    except StoreUnavailable as exc:
+        state.metrics.result_store_errors.labels(operation="get").inc()
+        log.warning("result store unavailable (%s): %s", state.stores.description, exc.__cause__ or exc)
+        raise
     if prediction is None:
         raise ResultNotFound()
     return prediction
@@ -134,12 +158,12 @@ def _lookup(state: StateDep, prediction_id: str) -> Prediction:
     "/{prediction_id}",
     summary="Fetch a stored prediction",
     response_model=PredictionResponse,
-    responses=error_responses(401, 404, 422, examples=GET_EXAMPLES),
+    responses=error_responses(401, 404, 422, 503, examples=GET_EXAMPLES),
 )
 async def get_prediction(
     response: Response, state: StateDep, prediction_id: Annotated[str, ID_PATH]
 ) -> PredictionResponse:
-    prediction = _lookup(state, prediction_id)
+    prediction = await _lookup(state, prediction_id)
     response.headers.update(NO_STORE)
     return to_response(prediction_id, prediction)
 
@@ -155,7 +179,7 @@ async def get_prediction(
             "128 px), each overlaid with its spatial attention and labelled with its timestamp and "
             "importance; with `frame`, that frame alone at the sampled resolution",
         },
-        **error_responses(401, 404, 422, examples=GET_EXAMPLES),
+        **error_responses(401, 404, 422, 503, examples=GET_EXAMPLES),
     },
 )
 async def get_heatmap(
@@ -163,7 +187,7 @@ async def get_heatmap(
     prediction_id: Annotated[str, ID_PATH],
     frame: Annotated[int | None, Query(ge=0, le=1023, description="one temporal token's frame")] = None,
 ) -> Response:
-    p = _lookup(state, prediction_id)
+    p = await _lookup(state, prediction_id)
     count = p.frames.shape[0]
     if frame is not None and frame >= count:
         raise InvalidRequest(f"frame must be in [0, {count - 1}]")

@@ -1,48 +1,23 @@
-"""Where prediction results live between the POST and later GETs: a TTL and a size bound.
-
-`ResultStore` is the interface (so a shared store such as Redis can be added); `MemoryResultStore`
-is the in-process default. Ids are `secrets.token_urlsafe(16)`: 22 characters of `[A-Za-z0-9_-]`.
-Unknown and expired ids are indistinguishable: `get` returns None for both.
-"""
+"""The default backend: results in this process's memory, bounded by a TTL and a count. Values are kept as
+objects (no codec); only the replica that computed a result can answer for it."""
 
 from __future__ import annotations
 
-import re
-import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic
 
-T = TypeVar("T")
-
-ID_BYTES = 16
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{22}$")
-
-
-def new_result_id() -> str:
-    return secrets.token_urlsafe(ID_BYTES)
-
-
-def is_valid_id(result_id: str) -> bool:
-    return bool(ID_PATTERN.match(result_id))
-
-
-class ResultStore(Protocol[T]):
-    def put(self, value: T) -> str:
-        """Store a value under a fresh unguessable id and return the id."""
-        ...
-
-    def get(self, result_id: str) -> T | None:
-        """The value, or None when the id is unknown or expired."""
-        ...
-
-    def __len__(self) -> int: ...
+from service.store.base import Codec, T, check_kind, is_valid_id, new_result_id
 
 
 class MemoryResultStore(Generic[T]):
-    """In-memory, thread-safe; evicts expired entries, then the oldest beyond `max_items`."""
+    """In-memory, thread-safe; evicts expired entries, then the oldest beyond `max_items`.
+
+    `put`/`get` are coroutines for the `ResultStore` protocol; they hold a lock for microseconds and never
+    wait, so they run on the event loop directly.
+    """
 
     def __init__(self, *, ttl_s: float, max_items: int, clock: Callable[[], float] = time.monotonic) -> None:
         if ttl_s <= 0 or max_items < 1:
@@ -53,7 +28,13 @@ class MemoryResultStore(Generic[T]):
         self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()  # id -> (expires_at, value)
         self._lock = threading.Lock()
 
-    def put(self, value: T) -> str:
+    async def put(self, value: T) -> str:
+        return self.put_now(value)
+
+    async def get(self, result_id: str) -> T | None:
+        return self.get_now(result_id)
+
+    def put_now(self, value: T) -> str:
         result_id = new_result_id()
         with self._lock:
             now = self._clock()
@@ -63,7 +44,7 @@ class MemoryResultStore(Generic[T]):
                 self._items.popitem(last=False)
         return result_id
 
-    def get(self, result_id: str) -> T | None:
+    def get_now(self, result_id: str) -> T | None:
         if not is_valid_id(result_id):
             return None
         with self._lock:
@@ -88,3 +69,23 @@ class MemoryResultStore(Generic[T]):
             if expires_at > now:
                 break
             del self._items[first_id]
+
+
+class MemoryBackend:
+    """One `MemoryResultStore` per kind, each with the same TTL and count bound."""
+
+    description = "memory (this process only)"
+
+    def __init__(self, *, ttl_s: float, max_items: int) -> None:
+        self._ttl_s = ttl_s
+        self._max_items = max_items
+
+    def open(self, codec: Codec[T], *, kind: str) -> MemoryResultStore[T]:
+        check_kind(kind)
+        return MemoryResultStore[T](ttl_s=self._ttl_s, max_items=self._max_items)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None

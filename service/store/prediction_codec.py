@@ -1,0 +1,81 @@
+"""A `Prediction` as a stored document: the answer's facts as JSON, the frames and maps as raw arrays.
+
+What a heatmap needs is kept exactly: the sampled frames (`uint8 [T', H, W, 3]`), the spatial maps
+(`float32 [T', h, w]`), the token timestamps and frame importance. A prediction of the shipped
+motion-timesformer (8 frames of 32×32) is about 20 KB stored; one at 8×224² about 0.8-1.2 MB.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from service.pipeline import Prediction
+from service.schemas import ClipInfo, Timings
+from service.store.document import Document, pack, unpack
+
+FORMAT = "prediction/1"
+
+
+class _Fields(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: str
+    model: str
+    version: str
+    labels: tuple[tuple[str, float], ...]
+    clip: ClipInfo
+    importance: tuple[float, ...] | None
+    token_timestamps: tuple[float, ...]
+    timings_ms: Timings
+
+
+class PredictionCodec:
+    """`Codec[Prediction]`: `decode(encode(p)) == p`, arrays bit for bit."""
+
+    def encode(self, value: Prediction) -> bytes:
+        fields = _Fields(
+            format=FORMAT,
+            model=value.model,
+            version=value.version,
+            labels=value.labels,
+            clip=value.clip,
+            importance=value.importance,
+            token_timestamps=value.token_timestamps,
+            timings_ms=value.timings_ms,
+        )
+        arrays: dict[str, Any] = {"frames": value.frames}
+        if value.spatial is not None:
+            arrays["spatial"] = value.spatial
+        if value.temporal is not None:
+            arrays["temporal"] = value.temporal
+        return pack(Document(fields=fields.model_dump(mode="json"), arrays=arrays))
+
+    def decode(self, data: bytes) -> Prediction:
+        document = unpack(data)
+        fields = _Fields.model_validate(document.fields)
+        if fields.format != FORMAT:
+            raise ValueError(f"stored prediction has format {fields.format!r}, expected {FORMAT!r}")
+        arrays = document.arrays
+        frames = arrays["frames"]
+        if frames.dtype != np.uint8 or frames.ndim != 4:
+            raise ValueError("stored frames must be uint8 [T', H, W, 3]")
+        spatial = arrays.get("spatial")
+        temporal = arrays.get("temporal")
+        return Prediction(
+            model=fields.model,
+            version=fields.version,
+            labels=fields.labels,
+            clip=fields.clip,
+            temporal=None if temporal is None else temporal.astype(np.float64, copy=False),
+            importance=fields.importance,
+            token_timestamps=fields.token_timestamps,
+            frames=frames,
+            spatial=None if spatial is None else spatial.astype(np.float32, copy=False),
+            timings_ms=fields.timings_ms,
+        )
+
+
+PREDICTION_CODEC = PredictionCodec()
