@@ -139,7 +139,7 @@ export class NdjsonLines {
     while (end !== -1) {
       const line = text.slice(this.offset, end).trim();
       this.offset = end + 1;
-      if (line) out.push(JSON.parse(line));
+      if (line) out.push(parseLine(line));
       end = text.indexOf("\n", this.offset);
     }
     return out;
@@ -149,7 +149,17 @@ export class NdjsonLines {
   rest(text) {
     const line = text.slice(this.offset).trim();
     this.offset = text.length;
-    return line ? [JSON.parse(line)] : [];
+    return line ? [parseLine(line)] : [];
+  }
+}
+
+/** One NDJSON line; a line that is not JSON becomes an error line, so the page says so. */
+function parseLine(line) {
+  try {
+    return JSON.parse(line);
+  } catch {
+    const message = `the server sent a line that is not JSON: ${line.slice(0, 80)}`;
+    return { type: "error", error: { code: "bad_stream", message, retryable: false } };
   }
 }
 

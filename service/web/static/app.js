@@ -263,7 +263,13 @@ async function runTimeline(signal) {
   let parser = null;
   let streamError = null;
   const feed = (objects) => {
-    for (const line of objects) streamError = view.handle(line) ?? streamError;
+    for (const line of objects) {
+      try {
+        streamError = view.handle(line) ?? streamError;
+      } catch (err) {
+        streamError = { code: "page_error", message: `the page could not draw a ${line?.type} line: ${err.message}` };
+      }
+    }
     row.windows(view.received(), view.head?.windows);
   };
   const params = query({ model: model.name, top_k: $("top-k").value, window_s: $("window-s").value, stride_s: $("stride-s").value });
@@ -335,6 +341,7 @@ function init() {
   $("run").addEventListener("click", run);
   $("cancel").addEventListener("click", () => state.controller?.abort());
   window.addEventListener("unhandledrejection", (event) => showMessage(describeError(event.reason, "Unexpected")));
+  window.addEventListener("error", (event) => showMessage(describeError(event.error ?? event.message, "Unexpected")));
   updateControls();
   loadModels();
   probeTimelines();
