@@ -162,3 +162,26 @@ def test_readable_and_keyboard_usable_at_360_px(
     expect(readout).to_contain_text(re.compile(r"frame 0 .* attends to frame 1 .*: 0\.\d{3}"))
     watched.screenshot("web-phone")
     assert watched.unexpected_errors() == []
+
+
+def test_a_dropped_clip_is_classified(
+    site: str, open_page: Callable[..., Watched], media: Callable[[str], Path]
+) -> None:
+    clip = media("h264_10bits.mp4")
+    watched = open_page(site)
+    page = ready(watched)
+    dropped = page.evaluate_handle(
+        """([name, bytes]) => {
+            const data = new DataTransfer();
+            data.items.add(new File([new Uint8Array(bytes)], name, { type: 'video/mp4' }));
+            return data;
+        }""",
+        [clip.name, list(clip.read_bytes())],
+    )
+    page.locator("#drop").dispatch_event("drop", {"dataTransfer": dropped})
+    expect(page.locator("#file-facts")).to_contain_text(clip.name)
+    page.get_by_role("button", name="Classify").click()
+    model = page.input_value("#model-a")
+    expect(panel(page, model).locator(".label-bar")).to_have_count(5)
+    heatmaps_loaded(watched, model)
+    assert watched.unexpected_errors() == []
