@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps
 from models.card import ModelCard
-from models.contract import InputContract, token_grid
+from models.contract import InputContract
 from models.layers import (
     Attention,
     GeluApprox,
@@ -52,7 +52,7 @@ class VideoConfig:
     fused_attn: bool = True
 
     def __post_init__(self) -> None:
-        self.grid  # noqa: B018  (validates that frames and size divide into the token grid)
+        self.input_contract()  # validates that frames and size divide into the token grid
         if self.embed_dim % self.num_heads:
             raise ValueError(f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
         if min(self.depth, self.num_classes, self.num_frames) < 1:
@@ -64,12 +64,8 @@ class VideoConfig:
 
     @property
     def grid(self) -> Grid:
-        return token_grid(
-            num_frames=self.num_frames,
-            image_size=self.image_size,
-            patch_size=self.patch_size,
-            tubelet_size=self.tubelet_size,
-        )
+        """The token grid of this config's input (the contract's, computed in `models.contract`)."""
+        return self.input_contract().grid
 
     def input_contract(self, **policy: Any) -> InputContract:
         """This config's input (frames, size, tokenization) with the given sampling/preprocessing policy."""
