@@ -92,6 +92,20 @@ class Settings(BaseSettings):
     max_frames_decoded: int = Field(default=3000, ge=1, description="frames one request may decode")
     min_frames: int = Field(default=1, ge=1)
 
+    # --- timelines (POST /v1/timelines) ------------------------------------------------------------
+    timeline_max_upload_bytes: int = Field(default=1024**3, ge=1024, description="largest timeline upload")
+    timeline_max_duration_s: float = Field(default=1800.0, gt=0, description="longest video a timeline takes")
+    timeline_max_windows: int = Field(default=1000, ge=1, description="most windows in one timeline")
+    timeline_window_s: float = Field(
+        default=4.0, gt=0, le=600, description="window of uniformly sampled models whose card has no window_s"
+    )
+    max_timelines: int = Field(
+        default=1, ge=1, description="timelines decoded at once; each holds one decoder worker meanwhile"
+    )
+    spool_dir: Path | None = Field(
+        default=None, description="where uploads are spooled as they arrive (default: the system temp folder)"
+    )
+
     # --- results ------------------------------------------------------------------------------------
     result_ttl_s: float = Field(default=3600.0, gt=0)
     max_results: int = Field(default=256, ge=1, description="each keeps its sampled frames (~1 MB at 224²)")

@@ -21,7 +21,7 @@ import io
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import av
 import av.container
@@ -29,6 +29,7 @@ import av.error
 import av.stream
 import av.video.stream
 
+from service.decoding.source import AnonymousFile, file_size
 from service.decoding.transform import aspect_ratio
 from service.decoding.types import DecodeLimits, PacketScan
 from service.errors import ClipTooLarge, ClipTooLong, ClipTooShort, NoVideoStream, UnsupportedMedia
@@ -38,15 +39,17 @@ StreamSelection = Literal["only", "best", "largest"]
 _EXCLUDED_DISPOSITIONS = av.stream.Disposition.attached_pic | av.stream.Disposition.still_image
 
 
-def open_input(data: bytes, limits: DecodeLimits) -> av.container.InputContainer:
-    """Open ``data`` with the container allowlist, no protocols, and the pixel limit for probing."""
-    if len(data) == 0:
+def open_input(data: bytes | BinaryIO, limits: DecodeLimits) -> av.container.InputContainer:
+    """Open ``data`` (bytes, or an open spooled file, handed over without its name) with the container
+    allowlist, no protocols, and the pixel limit for probing."""
+    size = len(data) if isinstance(data, bytes) else file_size(data)
+    if size == 0:
         raise UnsupportedMedia("the upload is empty")
-    if len(data) > limits.max_bytes:
+    if size > limits.max_bytes:
         raise ClipTooLarge(f"the upload is larger than {limits.max_bytes} bytes")
     try:
         return av.open(
-            io.BytesIO(data),
+            io.BytesIO(data) if isinstance(data, bytes) else AnonymousFile(data),
             mode="r",
             # Codec options for the decoders avformat_find_stream_info opens while probing: parse headers,
             # decode nothing (a header declaring 8192×8192 would otherwise be decoded right here, and
@@ -123,11 +126,16 @@ def _fraction_to_float(value: Fraction | None) -> float:
 
 
 def scan_packets(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, limits: DecodeLimits
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    limits: DecodeLimits,
+    *,
+    keep_packets: bool = True,
 ) -> tuple[PacketScan, list[av.Packet[av.video.stream.VideoStream]]]:
     """Demux the stream once: packet pts and keyframe flags (decode order) and the packets themselves.
 
-    The packets are kept so that decoding can start at any keyframe without asking the demuxer to seek.
+    The packets are kept so that decoding can start at any keyframe without asking the demuxer to seek;
+    with ``keep_packets=False`` (timelines, which demux again while decoding forward) none are kept.
     Duration and packet count are checked as the scan goes; a demuxing error ends the scan (a truncated
     or damaged file keeps what was read before it).
     """
@@ -150,17 +158,18 @@ def scan_packets(
                 first = pts
             if abs(pts - first) > max_span:
                 raise ClipTooLong(f"the clip is longer than {limits.max_duration_s:g} s")
-            if len(packets) >= limits.max_packets:
+            if len(pts_list) >= limits.max_packets:
                 raise ClipTooLarge(f"the clip has more than {limits.max_packets} frames")
-            packets.append(packet)
+            if keep_packets:
+                packets.append(packet)
             pts_list.append(pts)
             keyframes.append(bool(packet.is_keyframe))
     except (av.error.FFmpegError, OSError, ValueError, EOFError):
         pass  # damaged or truncated: keep what was read
-    if len(packets) < limits.min_frames:
+    if len(pts_list) < limits.min_frames:
         raise ClipTooShort(
-            f"the clip has {len(packets)} frame(s); at least {limits.min_frames} needed"
-            if packets
+            f"the clip has {len(pts_list)} frame(s); at least {limits.min_frames} needed"
+            if pts_list
             else "the video stream holds no frames"
         )
     scan = PacketScan(

@@ -24,7 +24,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from pathlib import Path
+from typing import BinaryIO, cast
 
 import av
 import av.container
@@ -47,6 +48,7 @@ from service.decoding.container import (
     stream_fps,
 )
 from service.decoding.sampling import plan_clips
+from service.decoding.source import Source
 from service.decoding.transform import (
     aspect_ratio,
     crop_into,
@@ -284,7 +286,7 @@ class _Opened:
     times: tuple[float, ...]
 
 
-def _open_and_scan(data: bytes, limits: DecodeLimits) -> _Opened:
+def _open_and_scan(data: bytes | BinaryIO, limits: DecodeLimits) -> _Opened:
     container = open_input(data, limits)
     try:
         chosen = select_video_stream(container)
@@ -366,7 +368,7 @@ def _check_budget(opened: _Opened, plans: Sequence[SamplingPlan], limits: Decode
         )
 
 
-def decode_clip(data: bytes, request: DecodeRequest, limits: DecodeLimits) -> DecodedClip:
+def decode_clip(data: Source, request: DecodeRequest, limits: DecodeLimits) -> DecodedClip:
     """Decode a one-clip request (``num_clips == 1``): :func:`decode_clips` and its only clip.
 
     Pure, synchronous, in-process; raises only :class:`~service.errors.ServiceError` subclasses for bad
@@ -378,13 +380,22 @@ def decode_clip(data: bytes, request: DecodeRequest, limits: DecodeLimits) -> De
     return clip
 
 
-def decode_clips(data: bytes, request: DecodeRequest, limits: DecodeLimits) -> tuple[DecodedClip, ...]:
+def decode_clips(data: Source, request: DecodeRequest, limits: DecodeLimits) -> tuple[DecodedClip, ...]:
     """Every clip of ``request``'s clip plan (``sampling.plan_clips``: ``num_clips`` clips over the video,
-    each with ``crops`` crops), from one demux pass.
+    each with ``crops`` crops), from one demux pass. ``data`` is the upload, or its spooled file's path.
 
     The frame budget is checked for all clips together before any is decoded; each clip is then decoded
     by its own forward pass over the held packets (clips may overlap).
     """
+    if isinstance(data, Path):
+        with open(data, "rb") as file:
+            return _decode_clips(file, request, limits)
+    return _decode_clips(data, request, limits)
+
+
+def _decode_clips(
+    data: bytes | BinaryIO, request: DecodeRequest, limits: DecodeLimits
+) -> tuple[DecodedClip, ...]:
     try:
         opened = _open_and_scan(data, limits)
     except ServiceError:

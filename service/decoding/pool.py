@@ -30,9 +30,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import cast
 
+from service.decoding.source import Source
+from service.decoding.streaming import WindowStream
 from service.decoding.types import DecodedClip, DecodeLimits, DecodeRequest
+from service.decoding.windows import WindowRequest
 from service.decoding.worker import JobKind, worker_main
 from service.errors import DecoderCrashed, DecodeTimeout, ServiceError
 
@@ -183,7 +187,7 @@ class DecoderPool:
             return None
         return self._spawn()
 
-    def _run(self, kind: JobKind, data: bytes, request: DecodeRequest | None) -> object:
+    def _run(self, kind: JobKind, data: Source, request: DecodeRequest | None) -> object:
         if self._closed:
             raise DecoderCrashed("the decoder pool is closed")
         worker = self._borrow()
@@ -208,14 +212,51 @@ class DecoderPool:
             logger.error("unexpected error in decoder worker %d:\n%s", worker.pid, detail)
         raise error
 
-    def decode_blocking(self, data: bytes, request: DecodeRequest) -> DecodedClip:
-        """Decode a one-clip request in a worker (``decoder.decode_clip``), blocking the calling thread."""
+    def decode_blocking(self, data: Source, request: DecodeRequest) -> DecodedClip:
+        """Decode a one-clip request in a worker (``decoder.decode_clip``), blocking the calling thread.
+
+        ``data`` is the upload's bytes, or the path of its spooled file (the worker opens it; the bytes
+        never cross the pipe)."""
         return cast(DecodedClip, self._run("clip", data, request))
 
-    async def decode(self, data: bytes, request: DecodeRequest) -> DecodedClip:
+    async def decode(self, data: Source, request: DecodeRequest) -> DecodedClip:
         """Decode a one-clip request in a worker without blocking the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.decode_blocking, data, request)
+
+    def decode_views_blocking(self, data: Source, request: DecodeRequest) -> tuple[DecodedClip, ...]:
+        """Every clip of a request's clip plan (multi-view: ``decoder.decode_clips``) in one worker job."""
+        return cast(tuple[DecodedClip, ...], self._run("clips", data, request))
+
+    async def decode_views(self, data: Source, request: DecodeRequest) -> tuple[DecodedClip, ...]:
+        """:meth:`decode_views_blocking` without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.decode_views_blocking, data, request)
+
+    def open_windows(self, source: Path, request: WindowRequest) -> WindowStream:
+        """Lend a worker to one timeline over the spooled file ``source`` (``streaming``); blocks while
+        every worker is busy. The stream gives the worker back when it ends or is closed."""
+        if self._closed:
+            raise DecoderCrashed("the decoder pool is closed")
+        worker = self._borrow()
+        try:
+            worker.conn.send(("windows", source, request))
+        except (OSError, ValueError) as exc:
+            self._replace(worker)
+            raise DecoderCrashed() from exc
+
+        def release(healthy: bool) -> int | None:
+            if healthy and not self._closed:
+                self._idle.put(worker)
+                return None
+            return self._replace(worker)
+
+        return WindowStream(worker.conn, self.timeout_s, release)
+
+    @property
+    def idle_workers(self) -> int:
+        """Workers waiting for a job right now (approximate while jobs start and end)."""
+        return self._idle.qsize()
 
     def ping(self) -> int:
         """Round-trip to one worker; returns its pid (health checks, tests)."""

@@ -27,11 +27,15 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Literal
 
-from service.decoding.decoder import decode_clip
+from service.decoding.decoder import decode_clip, decode_clips
+from service.decoding.source import Source
+from service.decoding.streaming import serve_windows
 from service.decoding.types import DecodedClip, DecodeLimits, DecodeRequest
 from service.errors import ServiceError, Undecodable
 
-JobKind = Literal["clip", "ping"]
+#: "clip": one clip; "clips": a request's whole clip plan (multi-view); "windows": a timeline, answered
+#: window by window (`streaming.serve_windows`); "ping": the worker's pid.
+JobKind = Literal["clip", "clips", "windows", "ping"]
 
 _M_ARENA_MAX = -8  # glibc mallopt parameter
 
@@ -89,16 +93,17 @@ def set_cpu_budget(cpu_s: int) -> None:
 
 
 def run_job(
-    kind: JobKind, data: bytes, request: DecodeRequest | None, limits: DecodeLimits
-) -> DecodedClip | int:
-    """One job, in-process (the worker loop's body): ``"clip"`` decodes, ``"ping"`` answers the pid."""
+    kind: JobKind, data: Source, request: DecodeRequest | None, limits: DecodeLimits
+) -> DecodedClip | tuple[DecodedClip, ...] | int:
+    """One job, in-process (the worker loop's body): ``"clip"``/``"clips"`` decode, ``"ping"`` answers
+    the pid. ``data`` is the upload's bytes or the path of its spooled file."""
     if kind == "ping":
         return os.getpid()
-    if kind != "clip":
+    if kind not in ("clip", "clips"):
         raise ValueError(f"unknown job kind {kind!r}")
     if request is None:
         raise ValueError("a clip job needs a request")
-    return decode_clip(data, request, limits)
+    return decode_clip(data, request, limits) if kind == "clip" else decode_clips(data, request, limits)
 
 
 def worker_main(conn: Connection, limits: DecodeLimits, memory_mb: int, cpu_s: int) -> None:
@@ -114,6 +119,10 @@ def worker_main(conn: Connection, limits: DecodeLimits, memory_mb: int, cpu_s: i
             return
         kind, data, request = job
         set_cpu_budget(cpu_s)
+        if kind == "windows":
+            if not serve_windows(conn, data, request, limits, lambda: set_cpu_budget(cpu_s)):
+                return
+            continue
         try:
             reply: tuple[object, ...] = ("ok", run_job(kind, data, request, limits))
         except ServiceError as exc:
