@@ -74,7 +74,9 @@ def create_app(weights: str, *, top_k: int = 5) -> Any:
             frames = decode_all_frames(data)
         except Exception as exc:  # what a first version does: any decode failure is the client's fault
             raise HTTPException(status_code=400, detail=f"cannot decode: {exc}") from exc
-        clip = np.stack([resize_crop(f, card.input.image_size) for f in sample_uniform(frames, card.input.num_frames)])
+        clip = np.stack(
+            [resize_crop(f, card.input.image_size) for f in sample_uniform(frames, card.input.num_frames)]
+        )
         del frames
         x = torch.from_numpy(clip).permute(0, 3, 1, 2).float().div(255.0).unsqueeze(0)
         x = (x - mean) / std

@@ -118,7 +118,10 @@ def measure(
     for config in configs:
         model.set_fused_attn(config.attention_kernel == "sdpa")
         host = np.random.default_rng(config.batch).integers(
-            0, 256, size=(config.batch, card.input.num_frames, card.input.image_size, card.input.image_size, 3), dtype=np.uint8
+            0,
+            256,
+            size=(config.batch, card.input.num_frames, card.input.image_size, card.input.image_size, 3),
+            dtype=np.uint8,
         )
         try:
             if device.type == "cuda":
@@ -180,7 +183,7 @@ def runtime_check(
         weights = models.save_pretrained(model, Path(tmp) / "weights")
         names = available_outputs(model, card.input.num_frames, card.input.image_size, True)
         manifest = build_manifest(
-            card,  # type: ignore[arg-type]  # ModelCard's frozen fields vs the protocol's plain ones
+            card,
             output_names=names,
             versions={},
             files={},

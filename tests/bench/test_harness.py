@@ -30,7 +30,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     card = model.card
     names = available_outputs(model, card.input.num_frames, card.input.image_size, True)
     manifest = build_manifest(
-        card,  # type: ignore[arg-type]
+        card,
         output_names=names,
         versions={},
         files={},

@@ -87,7 +87,11 @@ def test_vivit(tmp_path: Path, naming: str) -> None:
     ref.write_preprocessor(folder, [0.5] * 3, [0.5] * 3, 36)  # hub preprocessor: gives [-3, 1]; ignored
     ours = models.load_pretrained(folder)
     assert isinstance(ours, models.ViViT)
-    assert ours.card.input.mean == (0.5, 0.5, 0.5) and ours.card.input.std == (0.5, 0.5, 0.5)  # scenic's [-1, 1]
+    assert ours.card.input.mean == (0.5, 0.5, 0.5) and ours.card.input.std == (
+        0.5,
+        0.5,
+        0.5,
+    )  # scenic's [-1, 1]
     assert ours.config.gelu == "tanh" and ours.card.input.frame_stride == 2
     _assert_parity(ours, lambda x: ref.hf_logits(hf, x))
 

@@ -50,7 +50,9 @@ def test_shipped_weights_are_small() -> None:
 def _measure(name: str) -> tuple[float, float, dict[str, Any]]:
     model = models.load_pretrained(name)
     card = model.card
-    clips, labels = make_test_set(220, TEST_SEED, num_frames=card.input.num_frames, size=card.input.image_size)
+    clips, labels = make_test_set(
+        220, TEST_SEED, num_frames=card.input.num_frames, size=card.input.image_size
+    )
     x = to_tensor(clips, card.input.mean, card.input.std)
     pred = model(x).logits.argmax(1).numpy()
     paired = labels != 0
