@@ -1,7 +1,9 @@
 """Write frames to a real H.264/MP4 file (and read one back) with PyAV.
 
 The bundled FFmpeg has `libx264`; H.264 with yuv420p needs even frame sizes, so `write_mp4` rejects odd
-ones rather than silently cropping.
+ones rather than silently cropping. Frames are converted to yuv420p here (`rgb_to_yuv420p`, BT.601 like
+FFmpeg's default), which makes the output byte-for-byte reproducible: the conversion PyAV does inside
+`encode` is not (the same frames gave different files from one call to the next).
 """
 
 from __future__ import annotations
@@ -15,6 +17,19 @@ import av
 import numpy as np
 
 Target = str | Path | BinaryIO
+
+
+# BT.601, limited range: what FFmpeg's scaler uses for RGB -> yuv420p and back by default
+_YUV = np.array([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]]) / 255.0
+
+
+def rgb_to_yuv420p(frame: np.ndarray) -> np.ndarray:
+    """uint8 RGB [H, W, 3] (even sizes) -> uint8 planar yuv420p [H * 3 / 2, W] (Y, then U, then V)."""
+    h, w, _ = frame.shape
+    yuv = frame.astype(np.float32) @ _YUV.T.astype(np.float32) + np.array([16.0, 128.0, 128.0], np.float32)
+    chroma = yuv[..., 1:].reshape(h // 2, 2, w // 2, 2, 2).mean((1, 3))  # 2x2 averages: [h/2, w/2, 2]
+    planes = [yuv[..., 0].reshape(-1), chroma[..., 0].reshape(-1), chroma[..., 1].reshape(-1)]
+    return np.clip(np.concatenate(planes) + 0.5, 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
 
 
 def write_mp4(
@@ -47,9 +62,8 @@ def write_mp4(
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf), "preset": "veryfast"}
         for frame in frames:
-            for packet in stream.encode(
-                av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            ):
+            yuv = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frame), format="yuv420p")
+            for packet in stream.encode(yuv):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

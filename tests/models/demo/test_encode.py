@@ -62,3 +62,13 @@ def test_decoded_wide_clip_keeps_the_motion_in_view() -> None:
     xs = np.arange(32)
     centroid_x = (diff * xs).sum((1, 2)) / diff.sum((1, 2))
     assert centroid_x[-1] - centroid_x[0] > 6
+
+
+def test_encoding_is_reproducible() -> None:
+    """The same frames give the same file, whatever was encoded in between (the H.264 pool relies on it)."""
+    a = generate_clip("growing", 1, num_frames=24, height=100, width=134, difficulty=1.0)
+    b = generate_clip("moving_left", 2, num_frames=30, height=96, width=128, difficulty=1.0)
+    first = write_mp4(a, None, 25.0, crf=33)
+    for _ in range(3):
+        write_mp4(b, None, 30.0, crf=18)
+        assert write_mp4(a, None, 25.0, crf=33) == first
