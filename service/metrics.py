@@ -23,7 +23,12 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
+        self._define_request_metrics(self.registry)
+        self._define_model_metrics(self.registry)
+        self._define_worker_metrics(self.registry)
+
+    def _define_request_metrics(self, r: CollectorRegistry) -> None:
+        """Requests as clients see them: counts, errors, latency overall and per stage."""
         self.requests = Counter(
             "vtserve_requests",
             "Prediction requests by model and HTTP status.",
@@ -50,6 +55,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.inflight = Gauge("vtserve_inflight_requests", "Prediction requests being served.", registry=r)
+        self.decode_failures = Counter(
+            "vtserve_decode_failures", "Uploads that failed to decode, by error code.", ["code"], registry=r
+        )
+
+    def _define_model_metrics(self, r: CollectorRegistry) -> None:
+        """The loaded models and their batchers: batch sizes, queue depth and queue pressure."""
         self.batch_size = Histogram(
             "vtserve_batch_size",
             "Clips per inference batch.",
@@ -63,22 +75,10 @@ class Metrics:
             ["model"],
             registry=r,
         )
-        self.inflight = Gauge("vtserve_inflight_requests", "Prediction requests being served.", registry=r)
-        self.decode_failures = Counter(
-            "vtserve_decode_failures", "Uploads that failed to decode, by error code.", ["code"], registry=r
-        )
         self.model_info = Gauge(
             "vtserve_model_info",
             "Loaded models (value 1) with their version, runtime and the execution provider really in use.",
             ["model", "version", "runtime", "provider"],
-            registry=r,
-        )
-        self.decoder_workers_alive = Gauge(
-            "vtserve_decoder_workers_alive", "Decoder worker processes alive.", registry=r
-        )
-        self.decoder_restarts = Counter(
-            "vtserve_decoder_restarts",
-            "Decoder worker processes replaced after a crash or timeout.",
             registry=r,
         )
         # Queue pressure for autoscaling (deploy/k8s/): the counterparts of Triton's
@@ -94,6 +94,17 @@ class Metrics:
             "vtserve_inference_request_success",
             "Clips a model's batcher answered with outputs (successful inferences).",
             ["model"],
+            registry=r,
+        )
+
+    def _define_worker_metrics(self, r: CollectorRegistry) -> None:
+        """The collaborators' health: decoder worker processes and the result store."""
+        self.decoder_workers_alive = Gauge(
+            "vtserve_decoder_workers_alive", "Decoder worker processes alive.", registry=r
+        )
+        self.decoder_restarts = Counter(
+            "vtserve_decoder_restarts",
+            "Decoder worker processes replaced after a crash or timeout.",
             registry=r,
         )
         self.result_store_errors = Counter(
