@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from models.attention_maps import BlockAttention
 from models.layers import Attention, GeluApprox, Grid, Mlp, QkvBias
+from models.patterns.temporal import RelativeTemporalBias
 
 
 class DropPath(nn.Module):
@@ -172,15 +173,23 @@ class DividedSpaceTimeBlock(_PreNorm):
     2. spatial: the cls is replicated per frame and prepended to each frame's patches: `[B·T, 1 + h·w, D]`;
        `norm1 → attn`; the T cls outputs are averaged back into one; residual added to cls and patches;
     3. `norm2 → mlp`, residual.
+
+    `rel_pos_frames=T'` (> 0) adds a learned relative temporal position bias to step 1's logits
+    (`temporal_rel_pos`, offsets `±(T' − 1)`, zero-initialised; `models.patterns.temporal`).
     """
 
     pattern = "divided_space_time"
 
-    def __init__(self, dim: int, num_heads: int, mlp_dim: int, **kwargs: Any) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, mlp_dim: int, *, rel_pos_frames: int = 0, **kwargs: Any
+    ) -> None:
         super().__init__(dim, num_heads, mlp_dim, **kwargs)
         self.temporal_norm1 = self._norm_layer(dim, eps=self._norm_eps)
         self.temporal_attn = self._attn_layer(dim, num_heads, **self._attn_kwargs)
         self.temporal_fc = nn.Linear(dim, dim)
+        self.temporal_rel_pos = (
+            RelativeTemporalBias(num_heads, rel_pos_frames - 1) if rel_pos_frames else None
+        )
 
     def forward(
         self, x: Tensor, grid: Grid, *, return_attention: bool = False
@@ -191,7 +200,10 @@ class DividedSpaceTimeBlock(_PreNorm):
 
         # 1. temporal: [B, T, n, D] -> [B·n, T, D]
         xt = patches.reshape(-1, t, n, dim).transpose(1, 2).reshape(-1, t, dim)
-        res_t, temporal_probs = self.temporal_attn(self.temporal_norm1(xt), need_weights=return_attention)
+        bias = None if self.temporal_rel_pos is None else self.temporal_rel_pos(t)
+        res_t, temporal_probs = self.temporal_attn(
+            self.temporal_norm1(xt), bias=bias, need_weights=return_attention
+        )
         res_t = res_t.reshape(-1, n, t, dim).transpose(1, 2).reshape(-1, t * n, dim)
         patches = patches + self.temporal_fc(self.drop_path(res_t))
 

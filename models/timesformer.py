@@ -22,16 +22,17 @@ wrong when T ≠ `config.num_frames` (it reshapes with the config's frame count)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps, reduce_attention
 from models.base import VideoConfig, VideoModel, default_labels, resample_prefixed_2d
-from models.blocks import BLOCKS, build_blocks, run_blocks
+from models.blocks import build_blocks, run_blocks
 from models.card import KINETICS_MEAN, KINETICS_STD, ModelCard
 from models.layers import Grid, PatchEmbed, prepend_cls, resample_1d
+from models.patterns.temporal import resize_offset_tables
 
 TimeSformerAttention = Literal["divided_space_time", "joint_space_time", "space_only"]
 
@@ -45,11 +46,16 @@ class TimeSformerConfig(VideoConfig):
     image_size: int = 224
     attention: TimeSformerAttention = "divided_space_time"
     space_only_pool: Literal["tokens", "logits"] = "tokens"
+    temporal_rel_pos: bool = False  # divided only: a learned relative temporal bias in every block
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.attention not in BLOCKS:
-            raise ValueError(f"attention must be one of {sorted(BLOCKS)}, got {self.attention!r}")
+        if self.attention not in get_args(TimeSformerAttention):
+            raise ValueError(
+                f"attention must be one of {get_args(TimeSformerAttention)}, got {self.attention!r}"
+            )
+        if self.temporal_rel_pos and self.attention != "divided_space_time":
+            raise ValueError("temporal_rel_pos is an option of divided_space_time attention only")
         if self.tubelet_size != 1:
             raise ValueError("TimeSformer embeds single frames: tubelet_size must be 1")
 
@@ -76,7 +82,8 @@ class TimeSformer(VideoModel):
         if not self.space_only:
             self.time_embed = nn.Parameter(torch.zeros(1, c.num_frames, d))
         self.pos_drop = nn.Dropout(c.drop_rate)
-        self.blocks = build_blocks(c.attention, c, c.drop_path_rates())
+        rel_pos = {"rel_pos_frames": c.grid.t} if c.temporal_rel_pos else {}
+        self.blocks = build_blocks(c.attention, c, c.drop_path_rates(), **rel_pos)
         self.norm = nn.LayerNorm(d, eps=c.norm_eps)
         self.head_drop = nn.Dropout(c.drop_rate)
         self.head = nn.Linear(d, c.num_classes)
@@ -132,8 +139,9 @@ class TimeSformer(VideoModel):
     def adapt_state_dict(
         self, state_dict: dict[str, Tensor], *, source_grid: Grid | None = None
     ) -> dict[str, Tensor]:
-        """Resample `pos_embed` (2D grid, nearest) and `time_embed` (nearest) to this model's grid."""
-        sd = dict(state_dict)
+        """Resample `pos_embed` (2D grid, nearest) and `time_embed` (nearest) to this model's grid; relative
+        temporal bias tables keep their offsets (cropped, or edge rows repeated, to `±(T' − 1)`)."""
+        sd = resize_offset_tables(state_dict, "temporal_rel_pos.table", self.grid.t - 1)
         grid = self.grid
         resample_prefixed_2d(sd, "pos_embed", grid, mode="nearest")
         if not self.space_only and "time_embed" in sd:

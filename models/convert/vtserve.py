@@ -15,6 +15,8 @@ from safetensors.torch import load_file, save_file
 from models.base import VideoModel
 from models.card import ModelCard
 from models.convert.common import CheckpointError, Converted
+from models.patterns.model import PatternViT
+from models.patterns.multiscale import MultiscaleViT
 from models.timesformer import TimeSformer
 from models.videomae import VideoMAE
 from models.vivit import ViViT, ViViTFactorised
@@ -26,7 +28,7 @@ CONFIG = "config.json"
 
 #: Architecture key → class; the key is `VideoModel.arch`.
 ARCHITECTURES: dict[str, type[VideoModel]] = {
-    cls.arch: cls for cls in (TimeSformer, ViViT, ViViTFactorised, VideoMAE)
+    cls.arch: cls for cls in (TimeSformer, ViViT, ViViTFactorised, VideoMAE, PatternViT, MultiscaleViT)
 }
 
 

@@ -21,11 +21,12 @@ DIM, HEADS, BATCH = 16, 2, 2
 
 
 def _tokens(pattern: str, grid: Grid = GRID, batch: int = BATCH) -> Tensor:
-    """Random tokens in the block's documented layout (each with a cls)."""
+    """Random tokens in the block's documented layout (with a cls unless the class says `has_cls = False`)."""
     g = torch.Generator().manual_seed(0)
     if pattern == "space_only":
         return torch.randn(batch * grid.t, 1 + grid.patches, DIM, generator=g)
-    return torch.randn(batch, 1 + grid.tokens, DIM, generator=g)
+    cls = 1 if getattr(BLOCKS[pattern], "has_cls", True) else 0
+    return torch.randn(batch, cls + grid.tokens, DIM, generator=g)
 
 
 def _block(pattern: str, seed: int = 0) -> VideoBlock:
