@@ -17,9 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.service.conftest import free_port, wait_ready
+from tests.service.conftest import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -114,6 +115,24 @@ class Replicas:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.logs)
 
 
+def _wait_replica(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 180.0) -> str | None:
+    """None once `/readyz` is 200; else why not (exited, loading failed, or still not ready)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"exited with {proc.returncode}"
+        try:
+            response = httpx.get(f"{url}/readyz", timeout=5)
+            if response.status_code == 200:
+                return None
+            if "loading failed" in response.text:
+                return response.text
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return f"not ready after {timeout_s}s"
+
+
 @contextmanager
 def replicas(bundle: Path, folder: Path, count: int, **env: str) -> Iterator[Replicas]:
     """`count` replicas, each ready (`/readyz` 200) before this yields."""
@@ -124,7 +143,8 @@ def replicas(bundle: Path, folder: Path, count: int, **env: str) -> Iterator[Rep
     group = Replicas([f"http://127.0.0.1:{p}" for p in ports], procs, logs)
     try:
         for url in group.urls:
-            wait_ready(url, timeout_s=180)
+            if (problem := _wait_replica(url, group.procs[group.urls.index(url)])) is not None:
+                raise RuntimeError(f"replica {url} not ready: {problem}\n{group.log_text()}")
         yield group
     finally:
         for proc in procs:
@@ -138,7 +158,8 @@ pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
 events {{ worker_connections 512; }}
 http {{
-    access_log {folder}/access.log;
+    log_format upstreams '$status $upstream_addr $upstream_status';
+    access_log {folder}/access.log upstreams;
     client_body_temp_path {folder}/body;
     proxy_temp_path {folder}/proxy;
     fastcgi_temp_path {folder}/fastcgi;
