@@ -21,6 +21,8 @@ from service.api.errors import install_error_handlers
 from service.api.ops import health_router, metrics_router, models_router
 from service.api.predictions import PREFIX as PREDICTIONS_PATH
 from service.api.predictions import router as predictions_router
+from service.api.timelines import PREFIX as TIMELINES_PATH
+from service.api.timelines import router as timelines_router
 from service.api.upload import body_limit
 from service.decoding.pool import DecoderPool
 from service.decoding.protocol import Decoder
@@ -163,12 +165,16 @@ def create_app(
         lifespan=_lifespan(state, decoder_factory, models_factory, load_in_background),
     )
     app.add_middleware(
-        BodyLimit, max_body_size=body_limit(settings.max_upload_bytes), on_reject=_count_rejection(state)
+        BodyLimit,
+        max_body_size=body_limit(settings.max_upload_bytes),
+        on_reject=_count_rejection(state),
+        path_caps={TIMELINES_PATH: body_limit(settings.timeline_max_upload_bytes)},  # long videos
     )
     app.state.service = state
     install_error_handlers(app, settings.retry_after_s)
     auth = [Depends(require_api_key)] if settings.api_key is not None else []
     app.include_router(predictions_router, dependencies=auth)
+    app.include_router(timelines_router, dependencies=auth)
     app.include_router(models_router, dependencies=auth)
     app.include_router(oip_router, dependencies=auth)
     app.include_router(health_router)

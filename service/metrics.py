@@ -11,6 +11,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 # From ~5 ms to ~30 s: video requests span tiny models on short clips to big models on long uploads.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+# Whole timelines: a second to an hour.
+TIMELINE_BUCKETS = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 STAGES = ("upload", "decode", "queue", "inference", "postprocess")
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -26,6 +28,7 @@ class Metrics:
         self._define_request_metrics(self.registry)
         self._define_model_metrics(self.registry)
         self._define_worker_metrics(self.registry)
+        self._define_timeline_metrics(self.registry)
 
     def _define_request_metrics(self, r: CollectorRegistry) -> None:
         """Requests as clients see them: counts, errors, latency overall and per stage."""
@@ -112,6 +115,45 @@ class Metrics:
             "Result-store calls that failed (store down, unreachable or too slow), by operation (put, get).",
             ["operation"],
             registry=r,
+        )
+
+    def _define_timeline_metrics(self, r: CollectorRegistry) -> None:
+        """Timelines (`POST /v1/timelines`): windows, jobs by outcome, job time, time to the first window."""
+        self.timeline_windows = Counter(
+            "vtserve_timeline_windows", "Timeline windows classified and sent.", ["model"], registry=r
+        )
+        self.timeline_windows_cancelled = Counter(
+            "vtserve_timeline_windows_cancelled",
+            "Timeline windows planned but never computed, by why the timeline ended early (the client "
+            "disconnected: `cancelled`; the server drained: `not_ready`; or an error code).",
+            ["model", "reason"],
+            registry=r,
+        )
+        self.timeline_outcomes = Counter(
+            "vtserve_timelines",
+            "Timelines by outcome (`done`, `cancelled` or an error code).",
+            ["model", "outcome"],
+            registry=r,
+        )
+        self.timelines_in_progress = Gauge(
+            "vtserve_timelines_in_progress", "Timelines running now.", registry=r
+        )
+        self.timeline_duration = Histogram(
+            "vtserve_timeline_duration_seconds",
+            "Timeline jobs, upload to last line.",
+            ["model"],
+            buckets=TIMELINE_BUCKETS,
+            registry=r,
+        )
+        self.timeline_first_window = Histogram(
+            "vtserve_timeline_first_window_seconds",
+            "Time from a timeline's upload starting to its first window line.",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.timeline_video_seconds = Counter(
+            "vtserve_timeline_video_seconds", "Seconds of video in timelines.", ["model"], registry=r
         )
 
     def observe_decoder(self, *, alive_workers: int, replaced_total: int) -> None:

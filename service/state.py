@@ -12,6 +12,8 @@ from service.pipeline import Prediction, Predictor
 from service.settings import Settings
 from service.store import ResultStore, StoreBackend, open_backend
 from service.store.prediction_codec import PREDICTION_CODEC
+from service.timelines.record import TIMELINE_CODEC
+from service.timelines.registry import Timelines
 
 
 @dataclass(kw_only=True)
@@ -20,6 +22,7 @@ class ServiceState:
     metrics: Metrics
     stores: StoreBackend  # memory or a shared Redis (settings.result_store); one store per result kind
     store: ResultStore[Prediction]
+    timelines: Timelines  # running timelines (at most settings.max_timelines) and the finished ones' store
     decoder: Decoder | None = None  # set by the lifespan once the decoder pool runs
     predictor: Predictor | None = None  # set once the models are loaded and warmed up
     ready: bool = False
@@ -29,11 +32,17 @@ class ServiceState:
     @classmethod
     def create(cls, settings: Settings, metrics: Metrics | None = None) -> ServiceState:
         stores = open_backend(settings)
+        metrics = metrics or Metrics()
         return cls(
             settings=settings,
-            metrics=metrics or Metrics(),
+            metrics=metrics,
             stores=stores,
             store=stores.open(PREDICTION_CODEC, kind="prediction"),
+            timelines=Timelines(
+                stores.open(TIMELINE_CODEC, kind="timeline"),
+                max_running=settings.max_timelines,
+                metrics=metrics,
+            ),
         )
 
     def begin_drain(self) -> None:

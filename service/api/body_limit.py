@@ -29,20 +29,35 @@ def declared_length(scope: Scope) -> int | None:
 class BodyLimit:
     """Pure ASGI middleware: no request body over `max_body_size` bytes reaches the app."""
 
-    def __init__(self, app: ASGIApp, *, max_body_size: int, on_reject: Rejected | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_size: int,
+        on_reject: Rejected | None = None,
+        path_caps: dict[str, int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_size = max_body_size
         self.on_reject = on_reject
+        self.path_caps = dict(path_caps or {})  # path prefix -> its own cap (long-video uploads)
+
+    def cap_for(self, scope: Scope) -> int:
+        path = str(scope.get("path", ""))
+        return next(
+            (cap for prefix, cap in self.path_caps.items() if path.startswith(prefix)), self.max_body_size
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        cap = self.cap_for(scope)
         declared = declared_length(scope)
-        if declared is not None and declared > self.max_body_size:
+        if declared is not None and declared > cap:
             if self.on_reject is not None:
                 self.on_reject(scope)
-            message = f"the request body exceeds {self.max_body_size} bytes"
+            message = f"the request body exceeds {cap} bytes"
             await error_response(413, PayloadTooLarge.code, message)(scope, receive, send)
             return
         received = 0
@@ -52,8 +67,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_size:
-                    raise PayloadTooLarge(f"the request body exceeds {self.max_body_size} bytes")
+                if received > cap:
+                    raise PayloadTooLarge(f"the request body exceeds {cap} bytes")
             return message
 
         await self.app(scope, receive_capped, send)

@@ -54,6 +54,11 @@ class ResultStore(Protocol[T]):
         """The value, or None when the id is unknown or expired (`StoreUnavailable` on outage)."""
         ...
 
+    async def put_as(self, result_id: str, value: T) -> None:
+        """Store a value under an id made earlier by `new_result_id` (a timeline hands its id out before
+        its result exists); never overwrites a value already stored under it."""
+        ...
+
 
 class StoreBackend(Protocol):
     """Where the stores of every kind live (this process, or a shared Redis); opens one store per kind."""

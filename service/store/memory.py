@@ -34,9 +34,14 @@ class MemoryResultStore(Generic[T]):
     async def get(self, result_id: str) -> T | None:
         return self.get_now(result_id)
 
-    def put_now(self, value: T) -> str:
-        result_id = new_result_id()
+    async def put_as(self, result_id: str, value: T) -> None:
+        self.put_now(value, result_id)
+
+    def put_now(self, value: T, result_id: str | None = None) -> str:
+        result_id = result_id or new_result_id()
         with self._lock:
+            if result_id in self._items:
+                raise ValueError("a result is already stored under this id")
             now = self._clock()
             self._evict_expired(now)
             self._items[result_id] = (now + self._ttl_s, value)

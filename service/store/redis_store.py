@@ -86,6 +86,12 @@ class RedisResultStore(Generic[T]):
                 return result_id
         raise StoreUnavailable("the result store refused three fresh ids")
 
+    async def put_as(self, result_id: str, value: T) -> None:
+        if not is_valid_id(result_id):
+            raise ValueError("not a result id")
+        data = await asyncio.to_thread(self._codec.encode, value)
+        await bounded(self._client.set(self.key(result_id), data, px=self._ttl_ms, nx=True), self._timeout_s)
+
     async def get(self, result_id: str) -> T | None:
         if not is_valid_id(result_id):
             return None
