@@ -1,7 +1,12 @@
 """Training batches for `motion`: seeded per step, paired with their reversals, with a curriculum.
 
-Batch `k` of a run with seed `s` depends only on `(s, k)` and the curriculum, so a resumed run sees the
-same data as an uninterrupted one.
+Batch `k` of a run with seed `s` depends only on `(s, k)`, the curriculum and the H.264 pool (itself a
+function of its `PoolSpec`), so a resumed run sees the same data as an uninterrupted one.
+
+Where clips come from (`Mix`): most are rendered on the fly by the v2 generator
+(`models.demo.generator`); a share `h264` are items of the H.264 pool (`models.demo.h264`), each shown
+in one of its 8 mirror/transpose variants with the label that variant has (`dihedral`); a share
+`issue9` are drawn by the issue-9 renderer (`models.demo.motion`), one more style among many.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.demo.motion import NUM_CLASSES, PARTNER, RenderedClip, render_clip
+from models.demo import generator, motion
+from models.demo.h264 import Pool
+from models.demo.motion import NUM_CLASSES, PARTNER, RenderedClip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,6 +74,60 @@ def frame_motion(clip: RenderedClip, side: float) -> np.ndarray:
     return (rates * np.array([2.0, 2.0, 1.0 / 3.0, 0.5])).astype(np.float32)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Mix:
+    """Shares of a batch's clips from the H.264 pool and from the issue-9 renderer; the rest are v2."""
+
+    h264: float = 0.25
+    issue9: float = 0.1
+
+
+# label -> label after mirroring left-right, mirroring up-down, or swapping the axes (a transpose)
+_HFLIP = (0, 2, 1, 3, 4, 6, 5, 7, 8, 9, 10)
+_VFLIP = (0, 1, 2, 4, 3, 6, 5, 7, 8, 9, 10)
+_TRANSPOSE = (0, 3, 4, 1, 2, 6, 5, 7, 8, 9, 10)
+
+
+def dihedral(clip: RenderedClip, k: int) -> RenderedClip:
+    """Variant `k` (0–7) of a clip: transposed if k & 4, mirrored up-down if k & 2, left-right if k & 1,
+    with its label, masks, centres and angles changed to match (a mirror turns clockwise into
+    counter-clockwise; k = 0 is the clip itself)."""
+    frames, masks, centres, angles, label = clip.frames, clip.masks, clip.centres, clip.angles, clip.label
+    if k & 4:
+        frames, masks = frames.transpose(0, 2, 1, 3), masks.transpose(0, 2, 1)
+        centres, angles, label = centres[:, ::-1], -angles, _TRANSPOSE[label]
+    if k & 2:
+        frames, masks = frames[:, ::-1], masks[:, ::-1]
+        centres = np.stack([centres[:, 0], frames.shape[1] - centres[:, 1]], -1)
+        angles, label = -angles, _VFLIP[label]
+    if k & 1:
+        frames, masks = frames[:, :, ::-1], masks[:, :, ::-1]
+        centres = np.stack([frames.shape[2] - centres[:, 0], centres[:, 1]], -1)
+        angles, label = -angles, _HFLIP[label]
+    return RenderedClip(
+        frames=np.ascontiguousarray(frames),
+        masks=np.ascontiguousarray(masks),
+        label=label,
+        centres=np.ascontiguousarray(centres, dtype=np.float32),
+        angles=np.asarray(angles, dtype=np.float32),
+        shape=clip.shape,
+    )
+
+
+def draw_training_clip(
+    g: np.random.Generator, *, num_frames: int, size: int, max_difficulty: float, mix: Mix, pool: Pool | None
+) -> RenderedClip:
+    """One clip from the mix: an H.264 pool item (a random variant), an issue-9 clip, or a v2 clip."""
+    source = float(g.random())
+    if pool is not None and len(pool) and source < mix.h264:
+        return dihedral(pool.clip(int(g.integers(len(pool)))), int(g.integers(8)))
+    label = int(g.integers(0, NUM_CLASSES))
+    diff = float(g.uniform(0.0, max_difficulty))
+    if source < mix.h264 + mix.issue9:
+        return motion.render_clip(label, g, num_frames=num_frames, height=size, width=size, difficulty=diff)
+    return generator.render_clip(label, g, num_frames=num_frames, size=size, difficulty=diff)
+
+
 def paired_batch(
     seed: int,
     step: int,
@@ -76,8 +137,10 @@ def paired_batch(
     size: int,
     max_difficulty: float,
     patch: int = 8,
+    mix: Mix = Mix(),
+    pool: Pool | None = None,
 ) -> TrainBatch:
-    """`batch_size // 2` fresh clips plus their exact reversals, labelled with the partner class.
+    """`batch_size // 2` clips from the mix plus their exact reversals, labelled with the partner class.
 
     Seeing a clip and its reversal with different labels in the same step forces the model to use the
     frame order. Alongside: the object coverage per patch and its motion per frame (reversed, hence
@@ -85,25 +148,27 @@ def paired_batch(
     """
     g = np.random.default_rng([seed, step, 1])  # tag 1: training batches
     half = batch_size // 2
-    labels = g.integers(0, NUM_CLASSES, size=half)
+    labels = np.empty(half, dtype=np.int64)
     clips = np.empty((2 * half, num_frames, size, size, 3), dtype=np.uint8)
     side = size // patch
     cover = np.empty((2 * half, num_frames, side, side), dtype=np.float32)
-    motion = np.empty((2 * half, num_frames, 4), dtype=np.float32)
-    for i, lab in enumerate(labels):
-        diff = float(g.uniform(0.0, max_difficulty))
-        clip = render_clip(int(lab), g, num_frames=num_frames, height=size, width=size, difficulty=diff)
+    motion_ = np.empty((2 * half, num_frames, 4), dtype=np.float32)
+    for i in range(half):
+        clip = draw_training_clip(
+            g, num_frames=num_frames, size=size, max_difficulty=max_difficulty, mix=mix, pool=pool
+        )
+        labels[i] = clip.label
         clips[i] = clip.frames
         clips[half + i] = clip.frames[::-1]
         c = clip.masks.reshape(num_frames, side, patch, side, patch).mean((2, 4))
         cover[i] = c
         cover[half + i] = c[::-1]
         m = frame_motion(clip, float(size))
-        motion[i] = m
-        motion[half + i] = -m[::-1]
+        motion_[i] = m
+        motion_[half + i] = -m[::-1]
     partner = np.asarray(PARTNER)[labels]
     return TrainBatch(
-        clips=clips, labels=np.concatenate([labels, partner]).astype(np.int64), cover=cover, motion=motion
+        clips=clips, labels=np.concatenate([labels, partner]).astype(np.int64), cover=cover, motion=motion_
     )
 
 

@@ -6,12 +6,29 @@ import numpy as np
 import pytest
 import torch
 
-from models.demo.data import Curriculum, aux_targets, degrade, frame_motion, paired_batch, to_tensor
-from models.demo.motion import PARTNER, render_clip
+from models.demo import generator
+from models.demo.data import (
+    Curriculum,
+    Mix,
+    aux_targets,
+    degrade,
+    dihedral,
+    draw_training_clip,
+    frame_motion,
+    paired_batch,
+    to_tensor,
+)
+from models.demo.h264 import Pool, PoolSpec, load_pool
+from models.demo.motion import KIND, LABELS, PARTNER, RenderedClip, render_clip
 
 
-def test_paired_batch_reversals_and_partner_labels() -> None:
-    batch = paired_batch(0, 7, 12, num_frames=8, size=32, max_difficulty=1.0)
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory: pytest.TempPathFactory) -> Pool:
+    return load_pool(PoolSpec(sizes=(32,), shard=4), 8, 32, tmp_path_factory.mktemp("pool"))
+
+
+def test_paired_batch_reversals_and_partner_labels(pool: Pool) -> None:
+    batch = paired_batch(0, 7, 12, num_frames=8, size=32, max_difficulty=1.0, mix=Mix(h264=0.3), pool=pool)
     clips, labels, cover, motion = batch.clips, batch.labels, batch.cover, batch.motion
     assert clips.shape == (12, 8, 32, 32, 3) and labels.shape == (12,) and cover.shape == (12, 8, 4, 4)
     assert motion.shape == (12, 8, 4)
@@ -21,7 +38,7 @@ def test_paired_batch_reversals_and_partner_labels() -> None:
         assert np.array_equal(motion[6 + i], -motion[i][::-1])  # the reversal moves the other way
         assert labels[6 + i] == PARTNER[labels[i]]
     assert cover.min() >= 0.0 and cover.max() <= 1.0 and cover.sum() > 0
-    again = paired_batch(0, 7, 12, num_frames=8, size=32, max_difficulty=1.0)
+    again = paired_batch(0, 7, 12, num_frames=8, size=32, max_difficulty=1.0, mix=Mix(h264=0.3), pool=pool)
     assert np.array_equal(clips, again.clips) and np.array_equal(labels, again.labels)
     other = paired_batch(0, 8, 12, num_frames=8, size=32, max_difficulty=1.0)
     assert not np.array_equal(clips, other.clips)
@@ -95,3 +112,48 @@ def test_aux_targets_motion_is_weighted_by_coverage() -> None:
     assert torch.allclose(t[0, :, 0, 2:], motion[0])  # fully covered patch: the object's motion
     assert torch.allclose(t[0, :, 3, 2:], 0.5 * motion[0])
     assert torch.all(t[0, :, 1:3, 2:] == 0)  # patches without the object: no motion
+
+
+def test_training_mix_draws_pool_items_at_their_share(pool: Pool) -> None:
+    g = np.random.default_rng(0)
+    clips = [
+        draw_training_clip(
+            g, num_frames=8, size=32, max_difficulty=1.0, mix=Mix(h264=0.3, issue9=0.2), pool=pool
+        )
+        for _ in range(80)
+    ]
+    from_pool = sum(c.shape == "h264" for c in clips)
+    assert 12 <= from_pool <= 36
+    assert all(c.frames.shape == (8, 32, 32, 3) and 0 <= c.label < 11 for c in clips)
+    without = draw_training_clip(g, num_frames=8, size=32, max_difficulty=1.0, mix=Mix(h264=1.0), pool=None)
+    assert without.shape != "h264"  # no pool: rendered instead
+
+
+def _semantics_hold(clip: RenderedClip) -> bool:
+    """The clip's ground truth does what its label says (moves along its axis, turns its way)."""
+    kind, backward = KIND[clip.label]
+    sign = -1.0 if backward else 1.0
+    delta = clip.centres[-1] - clip.centres[0]
+    if kind in ("move_x", "move_y"):
+        axis = 0 if kind == "move_x" else 1
+        return bool(sign * delta[axis] > 2 * abs(delta[1 - axis]))
+    if kind == "rotate":
+        return bool(sign * (clip.angles[-1] - clip.angles[0]) > 0)
+    return True
+
+
+def test_mirrored_and_transposed_clips_carry_the_label_they_show() -> None:
+    for label in range(1, 7):
+        clip = generator.render_clip(label, label, size=32, difficulty=0.2)
+        seen = set()
+        for k in range(8):
+            variant = dihedral(clip, k)
+            assert _semantics_hold(variant), (LABELS[label], k, LABELS[variant.label])
+            ys, xs = np.mgrid[0:32, 0:32]
+            m = variant.masks[0]
+            if m.sum() > 4:  # the masks moved with the frames
+                centroid = np.array([(m * xs).sum(), (m * ys).sum()]) / m.sum()
+                assert np.abs(centroid - variant.centres[0]).max() < 4.0
+            seen.add(variant.label)
+        assert len(seen) == (4 if label <= 4 else 2)  # moves visit all four directions, turns both ways
+    assert np.array_equal(dihedral(clip, 0).frames, clip.frames)
