@@ -17,6 +17,10 @@ from pathlib import Path
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("service.commands.serve", "run the HTTP service"),
     "predict": ("service.commands.predict", "classify one clip without a server and write its heatmap"),
+    "timeline": (
+        "service.commands.timeline",
+        "a long video's actions over time, without a server (PNG, JSON)",
+    ),
     "export": ("export.cli", "export a model to an ONNX (and optionally TensorRT) bundle"),
     "build-engine": ("export.engine_cli", "build a TensorRT engine for this host into an exported bundle"),
     "train-demo": ("models.demo.train", "train a demo model on the synthetic `motion` dataset"),
