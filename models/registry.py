@@ -57,7 +57,14 @@ def register_model(fn: F | None = None, *, name: str | None = None) -> Any:
 
 
 #: Modules whose import registers named constructors (the demo models' module is optional).
-_CONSTRUCTOR_MODULES = ("models.zoo", "models.patterns.zoo", "models.demo.configs")
+_CONSTRUCTOR_MODULES = (
+    "models.zoo",
+    "models.patterns.zoo",
+    "models.swin.zoo",
+    "models.vjepa2",
+    "models.videoprism",
+    "models.demo.configs",
+)
 
 
 def _register_constructors() -> None:
