@@ -1,9 +1,9 @@
 """Checkpoint conversion: detect the source by its files and keys, then one pure converter per format.
 
 Sources: our folders (`vtserve`), HF folders for TimeSformer / ViViT / VideoMAE / V-JEPA 2 / VideoPrism
-(`model_type` in `config.json`, 4.x and 5.x key names), official TimeSformer `.pyth` files. Every converter returns a
-`Converted` (class, config at the checkpoint's own grid, card, state dict in our names); resampling to
-another grid and the strict load happen in `models.checkpoint`.
+(`model_type` in `config.json`, 4.x and 5.x key names), official TimeSformer `.pyth` files. Every
+converter returns a `Converted` (class, config at the checkpoint's own grid, card, state dict in our
+names); resampling to another grid and the strict load happen in `models.checkpoint`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from models.convert import (
     hf_vivit,
     hf_vjepa2,
     official_timesformer,
-    video_swin,
     vtserve,
 )
 from models.convert.common import (
@@ -79,9 +78,6 @@ def read_checkpoint(
         return HF_FORMATS[kind].convert(meta, state_dict, pre, name=path.name, source=str(path))
     if path.is_file():
         loaded = torch_load_safely(path, allow_unsafe_pickle=allow_unsafe_pickle)
-        swin = video_swin.convert_file(loaded, name=path.stem, source=str(path))  # official or torchvision
-        if swin is not None:
-            return swin
         sd = official_timesformer.extract_state_dict(loaded)
         if sd is None:
             keys = sorted(loaded.get("model_state", loaded)) if isinstance(loaded, dict) else []
