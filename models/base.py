@@ -166,11 +166,12 @@ class VideoModel(nn.Module):
 
     def _check_card(self) -> None:
         c, card = self.config, self.card
+        contract = c.input_contract()  # the config's own projection (a model may derive its cell)
         facts = {
-            "num_frames": (card.input.num_frames, c.num_frames),
-            "image_size": (card.input.image_size, c.image_size),
-            "patch_size": (card.input.patch_size, c.patch_size),
-            "tubelet_size": (card.input.tubelet_size, c.tubelet_size),
+            "num_frames": (card.input.num_frames, contract.num_frames),
+            "image_size": (card.input.image_size, contract.image_size),
+            "patch_size": (card.input.patch_size, contract.patch_size),
+            "tubelet_size": (card.input.tubelet_size, contract.tubelet_size),
             "num_classes (labels)": (card.num_classes, c.num_classes),
         }
         bad = {k: v for k, v in facts.items() if v[0] != v[1]}
@@ -182,6 +183,11 @@ class VideoModel(nn.Module):
     @property
     def grid(self) -> Grid:
         return self.config.grid
+
+    def token_grids(self) -> dict[str, Grid]:
+        """Every token grid worth recording (export writes them to `model.json` `grids`): the attention
+        maps' grid under `"attention"`; models with stages or views add theirs."""
+        return {"attention": self.grid}
 
     def forward_features(
         self, x: Tensor, *, return_attention: bool = False

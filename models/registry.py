@@ -60,6 +60,7 @@ def register_model(fn: F | None = None, *, name: str | None = None) -> Any:
 _CONSTRUCTOR_MODULES = (
     "models.zoo",
     "models.patterns.zoo",
+    "models.swin.zoo",
     "models.vjepa2",
     "models.videoprism",
     "models.demo.configs",

@@ -18,6 +18,7 @@ from models.convert import (
     hf_vivit,
     hf_vjepa2,
     official_timesformer,
+    video_swin,
     vtserve,
 )
 from models.convert.common import (
@@ -78,6 +79,9 @@ def read_checkpoint(
         return HF_FORMATS[kind].convert(meta, state_dict, pre, name=path.name, source=str(path))
     if path.is_file():
         loaded = torch_load_safely(path, allow_unsafe_pickle=allow_unsafe_pickle)
+        swin = video_swin.convert_file(loaded, name=path.stem, source=str(path))  # official or torchvision
+        if swin is not None:
+            return swin
         sd = official_timesformer.extract_state_dict(loaded)
         if sd is None:
             keys = sorted(loaded.get("model_state", loaded)) if isinstance(loaded, dict) else []
