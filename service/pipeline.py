@@ -30,7 +30,7 @@ from service.postprocess import (
     token_timestamps,
     top_k,
 )
-from service.schemas import ClipInfo, Timings
+from service.schemas import ClipInfo, Timings, ViewsInfo
 
 MS = 1000.0
 
@@ -49,6 +49,7 @@ class Prediction:
     frames: NDArray[np.uint8]  # [T', H, W, 3]
     spatial: NDArray[np.float32] | None  # [T', h, w]
     timings_ms: Timings
+    views: ViewsInfo | None = None  # multi-view (`service.multiview`); None: the one centre view
 
 
 def summarise_clip(clip: DecodedClip) -> ClipInfo:

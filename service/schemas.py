@@ -57,6 +57,17 @@ class Links(_Body):
     heatmap: str
 
 
+class ViewsInfo(_Body):
+    """Which views a prediction averaged (multi-view testing: `views=CxK`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clips: int = Field(description="temporal clips spread over the video")
+    crops: int = Field(description="spatial crops per clip (1 or 3)")
+    crop_positions: list[str] = Field(description="centre; or left/centre/right, top/centre/bottom")
+    clip_timestamps_s: list[list[float]] = Field(description="each clip's sampled frame times")
+
+
 class Timings(_Body):
     """Milliseconds per stage of one prediction, and in all."""
 
@@ -76,6 +87,7 @@ class PredictionResponse(_Body):
     attention: AttentionInfo | None = Field(description="null when `attention=false` or the model has none")
     links: Links
     timings_ms: Timings
+    views: ViewsInfo = Field(description="the views averaged; attention and heatmap are the central view's")
 
     model_config = ConfigDict(
         extra="forbid",
@@ -108,6 +120,12 @@ class PredictionResponse(_Body):
                         "heatmap": "/v1/predictions/q8Yc0Jk1bq2n7l3Wv9xZaA/heatmap.png",
                     },
                     "timings_ms": {"decode": 21.4, "queue": 3.2, "inference": 17.9, "total": 46.0},
+                    "views": {
+                        "clips": 1,
+                        "crops": 1,
+                        "crop_positions": ["centre"],
+                        "clip_timestamps_s": [[0.12, 0.36, 0.6, 0.84, 1.12, 1.36, 1.6, 1.84]],
+                    },
                 }
             ]
         },

@@ -15,6 +15,7 @@ from service.api.errors import error_responses, status_for
 from service.api.upload import read_upload
 from service.errors import InvalidRequest, ResultNotFound, ServiceError, StoreUnavailable
 from service.heatmap import render_frame, render_grid
+from service.multiview import VIEWS_PATTERN, Views, run_views, single_view
 from service.pipeline import Prediction
 from service.schemas import AttentionInfo, LabelScore, Links, ModelRef, PredictionResponse
 from service.state import ServiceState
@@ -50,6 +51,13 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
+VIEWS_QUERY = Query(
+    pattern=VIEWS_PATTERN,
+    description="multi-view testing: C temporal clips × K spatial crops (K 1 or 3), logits averaged; "
+    "default: the model's card (test_clips × test_crops); `1x1` is the one centre view",
+    examples=["1x1", "1x3", "4x3"],
+)
+
 GET_EXAMPLES = {
     422: ("invalid_request", "frame must be in [0, 7]"),
     503: ("store_unavailable", "the result store is unavailable; retry later"),
@@ -77,6 +85,7 @@ def to_response(result_id: str, p: Prediction) -> PredictionResponse:
         attention=attention,
         links=links_for(result_id),
         timings_ms=p.timings_ms,
+        views=p.views or single_view(p.clip),
     )
 
 
@@ -96,6 +105,7 @@ async def create_prediction(
     ] = None,
     top_k: Annotated[int, Query(ge=1, le=100, description="how many labels to return")] = 5,
     attention: Annotated[bool, Query(description="include temporal attention")] = True,
+    views: Annotated[str | None, VIEWS_QUERY] = None,
 ) -> PredictionResponse:
     started = time.perf_counter()
     metrics = state.metrics
@@ -106,12 +116,18 @@ async def create_prediction(
         predictor = state.require_ready()
         loaded = predictor.models.get(model)
         label = loaded.name
+        chosen = Views.parse(views) if views is not None else Views.default_for(loaded)
         with predictor.admission.admit(loaded.name):
             data = await read_upload(request, state.settings.max_upload_bytes)
             upload_s = time.perf_counter() - started
-            prediction = await predictor.run(
-                loaded, data, k=top_k, attention=attention, started=started, upload_s=upload_s
-            )
+            if chosen.single:
+                prediction = await predictor.run(
+                    loaded, data, k=top_k, attention=attention, started=started, upload_s=upload_s
+                )
+            else:
+                prediction = await run_views(
+                    predictor, loaded, data, chosen, k=top_k, attention=attention, started=started
+                )
             del data
         result_id = await _save(state, prediction)
         response.headers.update(NO_STORE)

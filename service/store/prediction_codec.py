@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from service.pipeline import Prediction
-from service.schemas import ClipInfo, Timings
+from service.schemas import ClipInfo, Timings, ViewsInfo
 from service.store.document import Document, pack, unpack
 
 FORMAT = "prediction/1"
@@ -30,6 +30,7 @@ class _Fields(BaseModel):
     importance: tuple[float, ...] | None
     token_timestamps: tuple[float, ...]
     timings_ms: Timings
+    views: ViewsInfo | None = None
 
 
 class PredictionCodec:
@@ -45,6 +46,7 @@ class PredictionCodec:
             importance=value.importance,
             token_timestamps=value.token_timestamps,
             timings_ms=value.timings_ms,
+            views=value.views,
         )
         arrays: dict[str, Any] = {"frames": value.frames}
         if value.spatial is not None:
@@ -75,6 +77,7 @@ class PredictionCodec:
             frames=frames,
             spatial=None if spatial is None else spatial.astype(np.float32, copy=False),
             timings_ms=fields.timings_ms,
+            views=fields.views,
         )
 
 

@@ -43,7 +43,7 @@ def test_raw_body_and_multipart_give_the_documented_answer(client: TestClient, m
         assert response.status_code == 200, response.text
         assert response.headers["cache-control"] == "no-store"
         body = response.json()
-        assert set(body) == {"id", "model", "labels", "clip", "attention", "links", "timings_ms"}
+        assert set(body) == {"id", "model", "labels", "clip", "attention", "links", "timings_ms", "views"}
         scores = [item["score"] for item in body["labels"]]
         assert scores == sorted(scores, reverse=True)
         assert abs(sum(body["attention"]["frame_importance"]) - 1.0) < 1e-6
