@@ -115,16 +115,19 @@ def export_model(
     check_parity: bool = True,
     exporter: Exporter = "auto",
     source: str = "",
+    keep_ratio: float = 1.0,
     progress: Progress | None = None,
 ) -> Manifest:
     """Export an already-built vtserve model (with `.card`) into the bundle folder `out_dir`.
 
     `check_parity=False` skips the PyTorch-vs-onnxruntime comparison (benchmarks of random weights only;
-    the manifest then carries no parity report). TensorRT parity always runs.
+    the manifest then carries no parity report). TensorRT parity always runs. `keep_ratio` < 1 exports
+    the model on that share of its most temporally relevant tokens (`models.pruning`; joint models only).
     """
     say = progress or _noop
     out_dir = Path(out_dir).absolute()
     precision = _check_request(fmt, precision, max_batch, out_dir)
+    model = _pruned(model, keep_ratio)
     card: ModelCard = model.card  # type: ignore[assignment]
     model.eval()
     with staged_bundle(out_dir) as tmp:
@@ -154,9 +157,25 @@ def export_model(
             tensorrt=tensorrt_info,
             source=source,
         )
+        manifest = manifest.model_copy(update={"keep_ratio": keep_ratio})
         write_manifest(tmp, manifest)
     say(f"wrote bundle {out_dir}")
     return manifest
+
+
+def _pruned(model: nn.Module, keep_ratio: float) -> nn.Module:
+    """`model` on its `keep_ratio` most temporally relevant tokens (itself at 1.0), or an ExportError."""
+    if keep_ratio == 1.0:
+        return model
+    from models.pruning import prune_tokens
+
+    try:
+        return prune_tokens(model, keep_ratio)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ExportError(
+            f"cannot prune tokens: {exc}",
+            "pass --keep-ratio in (0, 1] for ViViT Model 1, VideoMAE or V-JEPA 2",
+        ) from exc
 
 
 def build_bundle(
@@ -169,6 +188,7 @@ def build_bundle(
     image_size: int | None = None,
     max_batch: int = 16,
     attention: bool = True,
+    keep_ratio: float = 1.0,
     progress: Progress | None = None,
 ) -> Manifest:
     """Load `source` through `models.load_pretrained` and export it into the bundle folder `out_dir`.
@@ -191,5 +211,6 @@ def build_bundle(
         max_batch=max_batch,
         attention=attention,
         source=str(source),
+        keep_ratio=keep_ratio,
         progress=say,
     )

@@ -48,6 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-attention", action="store_true", help="export logits only, without attention maps"
     )
+    parser.add_argument(
+        "--keep-ratio",
+        type=float,
+        default=1.0,
+        metavar="R",
+        help="run on this share of each clip's tokens, the most temporally relevant (joint-attention "
+        "models: ViViT Model 1, VideoMAE, V-JEPA 2; default 1.0 = all)",
+    )
 
 
 class StderrProgress:
@@ -75,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             image_size=args.image_size,
             max_batch=args.max_batch,
             attention=not args.no_attention,
+            keep_ratio=args.keep_ratio,
             progress=StderrProgress(),
         )
     except ExportError as exc:

@@ -86,6 +86,7 @@ class Manifest(_Strict):
     outputs: list[TensorSpec]
     has_attention: bool
     precision: Literal["fp32", "fp16"] = "fp32"
+    keep_ratio: float = Field(default=1.0, gt=0.0, le=1.0)  # share of tokens kept per clip (models.pruning)
     parity: ParityReport | None = None
     tensorrt: TensorRTInfo | None = None
     versions: dict[str, str] = Field(default_factory=dict)  # torch, onnx, onnxruntime, tensorrt, vtserve

@@ -19,7 +19,9 @@ from models.patterns.model import PatternViT
 from models.patterns.multiscale import MultiscaleViT
 from models.timesformer import TimeSformer
 from models.videomae import VideoMAE
+from models.videoprism import VideoPrism
 from models.vivit import ViViT, ViViTFactorised
+from models.vjepa2 import VJEPA2
 
 FORMAT = "vtserve"
 FORMAT_VERSION = 1
@@ -30,6 +32,7 @@ CONFIG = "config.json"
 ARCHITECTURES: dict[str, type[VideoModel]] = {
     cls.arch: cls for cls in (TimeSformer, ViViT, ViViTFactorised, VideoMAE, PatternViT, MultiscaleViT)
 }
+ARCHITECTURES.update({cls.arch: cls for cls in (VJEPA2, VideoPrism)})
 
 
 def is_vtserve(meta: dict[str, Any]) -> bool:
