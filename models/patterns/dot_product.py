@@ -66,9 +66,11 @@ class FactorisedDotProductAttention(Attention):
 
     def _attend(self, q: Tensor, k: Tensor, v: Tensor, need_weights: bool) -> tuple[Tensor, Tensor | None]:
         """Attention over the last-but-one axis of `[B, H/2, S, L, d]`; probabilities mean over heads."""
-        if self.fused and not need_weights:
+        if self.fused and not need_weights:  # SDPA on 4-D `[B, H/2·S, L, d]` (what the exporters handle)
             p = self.attn_drop.p if self.training else 0.0
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=p, scale=self.scale), None
+            q4, k4, v4 = (z.flatten(1, 2) for z in (q, k, v))
+            out = F.scaled_dot_product_attention(q4, k4, v4, dropout_p=p, scale=self.scale)
+            return out.reshape(q.shape), None
         probs = ((q * self.scale) @ k.transpose(-2, -1)).softmax(dim=-1)
         return self.attn_drop(probs) @ v, probs.mean(dim=1) if need_weights else None
 
