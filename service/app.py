@@ -15,6 +15,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import Depends, FastAPI
 from starlette.types import Scope
 
+from service.admission import admission_limit
+from service.api.admit import AdmitBeforeBody
 from service.api.body_limit import BodyLimit
 from service.api.deps import require_api_key
 from service.api.errors import install_error_handlers
@@ -90,7 +92,7 @@ async def _load(state: ServiceState, decoder: Decoder, models_factory: ModelsFac
             models,
             decoder,
             metrics=state.metrics,
-            max_in_progress=settings.max_queue,
+            max_in_progress=admission_limit(settings),
             inference_timeout_s=settings.request_timeout_s,
         )
         state.ready = True
@@ -164,6 +166,7 @@ def create_app(
         version="1",
         lifespan=_lifespan(state, decoder_factory, models_factory, load_in_background),
     )
+    app.add_middleware(AdmitBeforeBody, state=state)  # inside the body cap: a 413 comes before a 503
     app.add_middleware(
         BodyLimit,
         max_body_size=body_limit(settings.max_upload_bytes),

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=8, ge=1, le=256)
     max_wait_ms: float = Field(default=10.0, ge=0.0, le=10_000.0)
     max_queue: int = Field(default=64, ge=1, description="queued + in-flight clips per model before 503")
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        description="requests in progress per model, admitted from their headers; past it 503 before the "
+        "body is read. Unset: max_batch_size × 2 + decoder_workers (bench overload), at most max_queue",
+    )
     request_timeout_s: float = Field(default=120.0, gt=0, description="wait for inference before 504")
     retry_after_s: int = Field(default=1, ge=1, description="the Retry-After sent with 503")
     graceful_timeout_s: float = Field(default=60.0, gt=0, description="on SIGTERM, wait this long for work")

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.admit import admission_slot
 from service.api.deps import StateDep
 from service.api.errors import error_responses, status_for
 from service.api.upload import read_upload
@@ -117,7 +118,7 @@ async def create_prediction(
         loaded = predictor.models.get(model)
         label = loaded.name
         chosen = Views.parse(views) if views is not None else Views.default_for(loaded)
-        with predictor.admission.admit(loaded.name):
+        with admission_slot(request, predictor.admission, loaded.name):  # taken before the body
             data = await read_upload(request, state.settings.max_upload_bytes)
             upload_s = time.perf_counter() - started
             if chosen.single:

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from service.api.admit import held_by
 from service.api.deps import StateDep
 from service.api.errors import error_responses
 from service.api.predictions import UPLOAD_BODY
@@ -203,7 +204,8 @@ async def create_timeline(
 ) -> Response:
     predictor = state.require_ready()
     loaded = predictor.models.get(model)
-    job = _Job(state, loaded, state.timelines.lease())
+    held = held_by(request.scope)  # the place `AdmitBeforeBody` took from the headers
+    job = _Job(state, loaded, held if isinstance(held, TimelineLease) else state.timelines.lease())
     options = TimelineOptions(window_s=window_s, stride_s=stride_s, top_k=top_k, attention=attention)
     try:
         await _start(job, request, options)

@@ -18,6 +18,7 @@ SETTING_OPTIONS = (
     "max_batch_size",
     "max_wait_ms",
     "max_queue",
+    "max_in_flight",
     "decoder_workers",
     "log_level",
 )
@@ -36,6 +37,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch-size", type=int)
     parser.add_argument("--max-wait-ms", type=float)
     parser.add_argument("--max-queue", type=int)
+    parser.add_argument("--max-in-flight", type=int, help="requests in progress per model before 503")
     parser.add_argument("--decoder-workers", type=int)
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
 

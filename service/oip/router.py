@@ -23,6 +23,7 @@ from fastapi import APIRouter, Path, Request, Response
 from numpy.typing import NDArray
 
 from export.manifest import OUTPUT_LOGITS, OUTPUT_SPATIAL, OUTPUT_TEMPORAL
+from service.api.admit import admission_slot
 from service.api.deps import StateDep
 from service.api.errors import status_for
 from service.api.upload import body_limit
@@ -205,7 +206,7 @@ async def _infer(request: Request, state: ServiceState, name: str, version: str 
     with _counted(state.metrics) as outcome, ExitStack() as slots:
         predictor, model = _lookup(state, name, version)
         outcome.model = model.name
-        slots.enter_context(predictor.admission.admit(model.name))  # before the body is read
+        slots.enter_context(admission_slot(request, predictor.admission, model.name))  # from the headers
         started = time.perf_counter()
         body = await _read_body(request, body_limit(settings.max_upload_bytes))
         state.metrics.observe_stage(model.name, "upload", time.perf_counter() - started)
@@ -214,8 +215,8 @@ async def _infer(request: Request, state: ServiceState, name: str, version: str 
         tensor = model_input(parsed, metadata)
         plan = plan_outputs(parsed, metadata.outputs)
         clips = tensor.shape[0]
-        if clips > settings.max_queue:
-            raise BadRequest(f"a request may hold at most {settings.max_queue} clips, not {clips}")
+        if clips > predictor.admission.limit:  # one slot per clip: more could never be admitted
+            raise BadRequest(f"a request may hold at most {predictor.admission.limit} clips, not {clips}")
         for _ in range(clips - 1):
             slots.enter_context(predictor.admission.admit(model.name))
         results = await _run(predictor, model, tensor)
