@@ -3,18 +3,36 @@ looked up by name (`LoadedModels.get`). Built by `service.loading.load_models`."
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from export.manifest import Manifest
-from service.batching import Batcher
+from service.batching import ItemResult
 from service.decoding.types import DecodeRequest
 from service.errors import ModelNotFound
 from service.runtimes import Runtime
 
 log = logging.getLogger(__name__)
+
+
+class ClipBatcher(Protocol):
+    """What serving needs from a model's batcher: `service.batching.Batcher` in this process, or one that
+    forwards each clip to a remote stage that batches (`service.engines.ray.models.RemoteBatcher`)."""
+
+    max_batch_size: int
+
+    def submit(self, frames: NDArray[np.uint8]) -> concurrent.futures.Future[ItemResult]:
+        """Queue one clip `[T, H, W, 3]`; the future resolves with its outputs or a `ServiceError`."""
+        ...
+
+    def close(self, *, drain: bool = True, timeout_s: float | None = None) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,7 +44,7 @@ class LoadedModel:
     bundle_dir: Path
     manifest: Manifest
     runtime: Runtime
-    batcher: Batcher
+    batcher: ClipBatcher
     decode_request: DecodeRequest
 
 

@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     web_ui: bool = Field(default=True, description="serve the web page at `/` (no build step, works offline)")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    engine: Literal["uvicorn", "ray"] = Field(
+        default="uvicorn",
+        description="`uvicorn`: this process serves; `ray`: the app on Ray Serve, decoding and each model as "
+        "separately scaled deployments (the `ray` extra; service/engines/ray/)",
+    )
+    ray_address: str | None = Field(
+        default=None, description="the Ray cluster `--engine ray` joins (host:port, ray://…); none: start one"
+    )
 
     # --- models -------------------------------------------------------------------------------------
     model_repository: Path | None = Field(

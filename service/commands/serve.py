@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--models", type=lambda s: [m for m in s.split(",") if m], help="comma-separated model names or paths"
     )
     parser.add_argument("--default-model")
+    parser.add_argument(
+        "--engine", choices=["uvicorn", "ray"], help="ray: on Ray Serve (the `ray` extra; default uvicorn)"
+    )
     add_model_options(parser)
 
 
@@ -93,8 +96,13 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         models=args.models,
         default_model=args.default_model,
+        engine=getattr(args, "engine", None),
     )
     configure_logging(settings.log_level)
+    if settings.engine == "ray":
+        from service.engines.ray.command import serve_on_ray
+
+        return serve_on_ray(settings)
     if settings.workers > 1:
         return _run_workers(settings)
     from service.app import create_app
