@@ -5,6 +5,7 @@
     vtserve bench models --repeats 3       # onnxruntime vs torch eager per batch size, GFLOP/s
     vtserve bench gpu                      # TimeSformer-Base on the GPU (fails clearly without CUDA)
     vtserve bench gpu --device cpu --tiny  # smoke test of the GPU harness on CPU
+    vtserve bench overload --clients 1,4,16,64,256 --duration 15   # goodput past the knee (not in `all`)
 
 Results go to `--out` (default `bench/results/`): `<mode>.json`, `<mode>.md`, `<mode>.png`, and
 `summary.md` gathering the markdown tables of every mode that has run.
@@ -15,8 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-MODES = ("e2e", "models", "gpu", "all")
-SUMMARY_PARTS = ("e2e.md", "models.md", "gpu.md")
+MODES = ("e2e", "models", "gpu", "overload", "all")
+SUMMARY_PARTS = ("e2e.md", "models.md", "gpu.md", "overload.md")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gpu.add_argument("--iters", type=int, help="timed iterations per configuration (default 20)")
     gpu.add_argument("--peak-tflops", type=float, default=790.0, help="for MFU (H100 dense bf16)")
     gpu.add_argument("--no-runtime-check", action="store_true")
+    from bench import overload as overload_bench  # torch-free too
+
+    overload_bench.add_arguments(parser.add_argument_group("overload"))
 
 
 def _written(paths: list[Path]) -> None:
@@ -89,6 +93,13 @@ def run_gpu(args: argparse.Namespace) -> bool:
     return True
 
 
+def run_overload(args: argparse.Namespace) -> None:
+    from bench.overload import run_args
+    from bench.overload_report import write_overload
+
+    _written(write_overload(run_args(args), args.out))
+
+
 def write_summary(out_dir: Path) -> Path | None:
     parts = [(out_dir / name).read_text() for name in SUMMARY_PARTS if (out_dir / name).is_file()]
     if not parts:
@@ -108,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         ran = run_gpu(args)
         if args.mode == "gpu" and not ran:
             status = 2
+    if args.mode == "overload":
+        run_overload(args)
     summary = write_summary(args.out)
     if summary is not None:
         print(f"wrote {summary}")

@@ -9,6 +9,7 @@ never exceeds `max_requests`. Only loopback URLs are accepted.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -68,6 +69,26 @@ async def _post(client: httpx.AsyncClient, url: str, clip: Clip) -> httpx.Respon
 
 
 async def _client(
+    url: str,
+    clips: Sequence[Clip],
+    offset: int,
+    deadline: float,
+    start: float,
+    budget: list[int],
+    out: list[Outcome],
+    abort: asyncio.Event,
+    timeout: httpx.Timeout,
+    tls: ssl.SSLContext,
+) -> None:
+    """One virtual user: its own connection (one client each; httpcore's pool scans every connection
+    per request, so one pool shared by 200 users made the load generator, not the server, the
+    bottleneck: measured, most of its CPU in `_assign_requests_to_connections`)."""
+    limits = httpx.Limits(max_connections=1)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout, verify=tls) as client:
+        await _user(client, url, clips, offset, deadline, start, budget, out, abort)
+
+
+async def _user(
     client: httpx.AsyncClient,
     url: str,
     clips: Sequence[Clip],
@@ -114,37 +135,37 @@ async def drive(
     check_loopback(url)
     if concurrency < 1 or duration_s <= 0:
         raise ValueError("concurrency must be >= 1 and duration_s > 0")
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     timeout = httpx.Timeout(request_timeout_s, connect=10.0)
     outcomes: list[Outcome] = []
     budget = [max_requests]
     stop = abort if abort is not None else asyncio.Event()
-    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-        start = time.perf_counter()
-        deadline = start + duration_s
-        tasks = [
-            asyncio.create_task(
-                _client(
-                    client,
-                    url,
-                    clips,
-                    (k * len(clips)) // concurrency,
-                    deadline,
-                    start,
-                    budget,
-                    outcomes,
-                    stop,
-                )
+    tls = ssl.create_default_context()  # built once: one per client costs ~10 ms each
+    start = time.perf_counter()
+    deadline = start + duration_s
+    tasks = [
+        asyncio.create_task(
+            _client(
+                url,
+                clips,
+                (k * len(clips)) // concurrency,
+                deadline,
+                start,
+                budget,
+                outcomes,
+                stop,
+                timeout,
+                tls,
             )
-            for k in range(concurrency)
-        ]
-        done, pending = await asyncio.wait(tasks, timeout=duration_s + grace_s)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for task in done:
-            task.result()
-        end = max((o.finished_at for o in outcomes), default=time.perf_counter() - start)
+        )
+        for k in range(concurrency)
+    ]
+    done, pending = await asyncio.wait(tasks, timeout=duration_s + grace_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        task.result()
+    end = max((o.finished_at for o in outcomes), default=time.perf_counter() - start)
     return LoadResult(concurrency=concurrency, duration_s=max(end, 1e-9), outcomes=outcomes)
 
 

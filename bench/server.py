@@ -47,12 +47,16 @@ class RunningServer:
         return tree_rss_mb(self.process.pid)
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
+def children_of(pid: int) -> list[int]:
+    """Children of every thread of `pid` (a process started from a thread, such as the decoder pool's
+    forkserver started by `asyncio.to_thread`, is listed under that thread only)."""
+    found: list[int] = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(p) for p in children.read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 def tree_rss_mb(pid: int) -> float | None:
@@ -68,7 +72,7 @@ def tree_rss_mb(pid: int) -> float | None:
                     seen = True
         except OSError:
             continue
-        stack.extend(_children(current))
+        stack.extend(children_of(current))
     return round(total / 1024.0, 1) if seen else None
 
 
