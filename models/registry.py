@@ -61,6 +61,7 @@ _CONSTRUCTOR_MODULES = (
     "models.zoo",
     "models.patterns.zoo",
     "models.swin.zoo",
+    "models.mtv.zoo",
     "models.vjepa2",
     "models.videoprism",
     "models.demo.configs",

@@ -15,8 +15,10 @@ from safetensors.torch import load_file, save_file
 from models.base import VideoModel
 from models.card import ModelCard
 from models.convert.common import CheckpointError, Converted
+from models.mtv.model import MTV
 from models.patterns.model import PatternViT
 from models.patterns.multiscale import MultiscaleViT
+from models.swin.model import VideoSwin
 from models.timesformer import TimeSformer
 from models.videomae import VideoMAE
 from models.videoprism import VideoPrism
@@ -32,6 +34,7 @@ CONFIG = "config.json"
 ARCHITECTURES: dict[str, type[VideoModel]] = {
     cls.arch: cls for cls in (TimeSformer, ViViT, ViViTFactorised, VideoMAE, PatternViT, MultiscaleViT)
 }
+ARCHITECTURES.update({cls.arch: cls for cls in (VideoSwin, MTV)})
 ARCHITECTURES.update({cls.arch: cls for cls in (VJEPA2, VideoPrism)})
 
 
