@@ -5,7 +5,8 @@ a learned spatial table `pos_embed` `[1, h·w, D]` and a learned temporal table 
 are added (separable, as TimeSformer's; ViViT's scenic code uses one table over all `T'·h·w` tokens);
 then `[B, T'·h·w, D]` frame-major with no cls → the pattern's blocks → `norm` → mean over all tokens →
 `head` (ViViT Models 3/4: `encoder_norm`, `classifier='gap'`). `SpaceTimeEncoder` is that encoder without
-the head; `models.patterns.multiscale` runs one per temporal stride.
+the head; `models.patterns.multiscale` runs one per temporal stride. Both share `_Encoder`'s parts
+and forward, with the flat attribute names of every model here.
 
 Other frame counts / resolutions (`adapt_state_dict`): `time_embed` resampled linearly, `pos_embed`
 bilinearly; relative temporal bias tables do not depend on the frame count (their range is the window).
@@ -70,7 +71,62 @@ class PatternConfig(VideoConfig):
         }.get(self.attention, {})
 
 
-class SpaceTimeEncoder(nn.Module):
+class _Encoder:
+    """The encoder's parts and forward, shared by `SpaceTimeEncoder` and `PatternViT` (flat attributes,
+    as every model here: `patch_embed`, `pos_embed`, `time_embed`, `pos_drop`, `blocks`, `norm`)."""
+
+    encoder_grid: Grid
+    patch_embed: TubeletEmbed
+    pos_embed: nn.Parameter
+    time_embed: nn.Parameter
+    pos_drop: nn.Dropout
+    blocks: nn.ModuleList
+    norm: nn.LayerNorm
+
+    def _build_encoder(
+        self,
+        config: VideoConfig,
+        *,
+        num_frames: int,
+        pattern: str,
+        drop_paths: list[float],
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        c, d = config, config.embed_dim
+        self.encoder_grid = token_grid(
+            num_frames=num_frames,
+            image_size=c.image_size,
+            patch_size=c.patch_size,
+            tubelet_size=c.tubelet_size,
+        )
+        self.patch_embed = TubeletEmbed(
+            num_frames=num_frames,
+            image_size=c.image_size,
+            patch_size=c.patch_size,
+            tubelet_size=c.tubelet_size,
+            in_chans=c.in_chans,
+            dim=d,
+        )
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.encoder_grid.patches, d))
+        self.time_embed = nn.Parameter(torch.zeros(1, self.encoder_grid.t, d))
+        self.pos_drop = nn.Dropout(c.drop_rate)
+        self.blocks = build_blocks(pattern, c, drop_paths, **(options or {}))
+        self.norm = nn.LayerNorm(d, eps=c.norm_eps)
+
+    def _encode(self, x: Tensor, *, return_attention: bool) -> tuple[Tensor, BlockAttention | None]:
+        """`[B, T, C, H, W]` → (pooled `[B, D]`, the last block's attention or None)."""
+        grid, d = self.encoder_grid, self.pos_embed.shape[-1]
+        tokens = self.patch_embed(x) + self.pos_embed.unsqueeze(1) + self.time_embed.unsqueeze(2)
+        tokens, attention = run_blocks(
+            self.blocks,
+            self.pos_drop(tokens.reshape(-1, grid.tokens, d)),
+            grid,
+            return_attention=return_attention,
+        )
+        return self.norm(tokens).mean(dim=1), attention
+
+
+class SpaceTimeEncoder(_Encoder, nn.Module):
     """Tubelet tokens + separable learned positions → blocks → `norm` → mean: `[B, T, C, H, W]` → `[B, D]`.
 
     `num_frames` may differ from `config.num_frames` (a multiscale branch sees a subsampled clip).
@@ -86,41 +142,20 @@ class SpaceTimeEncoder(nn.Module):
         options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        c, d = config, config.embed_dim
-        self.grid: Grid = token_grid(
-            num_frames=num_frames,
-            image_size=c.image_size,
-            patch_size=c.patch_size,
-            tubelet_size=c.tubelet_size,
+        self._build_encoder(
+            config, num_frames=num_frames, pattern=pattern, drop_paths=drop_paths, options=options
         )
-        self.patch_embed = TubeletEmbed(
-            num_frames=num_frames,
-            image_size=c.image_size,
-            patch_size=c.patch_size,
-            tubelet_size=c.tubelet_size,
-            in_chans=c.in_chans,
-            dim=d,
-        )
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.grid.patches, d))
-        self.time_embed = nn.Parameter(torch.zeros(1, self.grid.t, d))
-        self.pos_drop = nn.Dropout(c.drop_rate)
-        self.blocks = build_blocks(pattern, c, drop_paths, **(options or {}))
-        self.norm = nn.LayerNorm(d, eps=c.norm_eps)
+
+    @property
+    def grid(self) -> Grid:
+        return self.encoder_grid
 
     def forward(self, x: Tensor, *, return_attention: bool = False) -> tuple[Tensor, BlockAttention | None]:
-        grid, d = self.grid, self.pos_embed.shape[-1]
-        tokens = self.patch_embed(x) + self.pos_embed.unsqueeze(1) + self.time_embed.unsqueeze(2)
-        tokens, attention = run_blocks(
-            self.blocks,
-            self.pos_drop(tokens.reshape(-1, grid.tokens, d)),
-            grid,
-            return_attention=return_attention,
-        )
-        return self.norm(tokens).mean(dim=1), attention
+        return self._encode(x, return_attention=return_attention)
 
 
-class PatternViT(VideoModel):
-    """A `SpaceTimeEncoder` of the config's pattern and a linear head (see the module docstring)."""
+class PatternViT(_Encoder, VideoModel):
+    """The encoder of the config's pattern and a linear head (see the module docstring)."""
 
     arch = "pattern_vit"
     config_cls = PatternConfig
@@ -129,7 +164,7 @@ class PatternViT(VideoModel):
     def __init__(self, config: PatternConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)
         c = config
-        self.encoder = SpaceTimeEncoder(
+        self._build_encoder(
             c,
             num_frames=c.num_frames,
             pattern=c.attention,
@@ -138,7 +173,7 @@ class PatternViT(VideoModel):
         )
         self.head_drop = nn.Dropout(c.drop_rate)
         self.head = nn.Linear(c.embed_dim, c.num_classes)
-        self._init_weights(self.encoder.pos_embed, self.encoder.time_embed)
+        self._init_weights(self.pos_embed, self.time_embed)
 
     @classmethod
     def default_card(
@@ -156,7 +191,7 @@ class PatternViT(VideoModel):
     def forward_features(
         self, x: Tensor, *, return_attention: bool = False
     ) -> tuple[Tensor, AttentionMaps | None]:
-        features, attention = self.encoder(x, return_attention=return_attention)
+        features, attention = self._encode(x, return_attention=return_attention)
         return features, reduce_attention(attention)
 
     def adapt_state_dict(

@@ -82,6 +82,13 @@ class MultiscaleViT(VideoModel):
             *(p for name, p in self.named_parameters() if name.endswith(("pos_embed", "time_embed")))
         )
 
+    @property
+    def blocks(self) -> nn.ModuleList:
+        """The stride-1 branch's blocks: the full frame rate's tokens (what a training probe hooks)."""
+        blocks = self.branches[0].blocks
+        assert isinstance(blocks, nn.ModuleList)
+        return blocks
+
     @classmethod
     def default_card(
         cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
