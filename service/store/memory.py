@@ -35,6 +35,8 @@ class MemoryResultStore(Generic[T]):
         return self.get_now(result_id)
 
     async def put_as(self, result_id: str, value: T) -> None:
+        if not is_valid_id(result_id):
+            raise ValueError("not a result id")
         self.put_now(value, result_id)
 
     def put_now(self, value: T, result_id: str | None = None) -> str:

@@ -90,7 +90,9 @@ class RedisResultStore(Generic[T]):
         if not is_valid_id(result_id):
             raise ValueError("not a result id")
         data = await asyncio.to_thread(self._codec.encode, value)
-        await bounded(self._client.set(self.key(result_id), data, px=self._ttl_ms, nx=True), self._timeout_s)
+        key = self.key(result_id)
+        if not await bounded(self._client.set(key, data, px=self._ttl_ms, nx=True), self._timeout_s):
+            raise ValueError("a result is already stored under this id")
 
     async def get(self, result_id: str) -> T | None:
         if not is_valid_id(result_id):

@@ -100,7 +100,15 @@ def start_replica(bundle: Path, port: int, log: Path, **env: str) -> subprocess.
     environ = {k: v for k, v in os.environ.items() if not k.startswith("VTSERVE_")}
     environ.update({f"VTSERVE_{k.upper()}": v for k, v in env.items()})
     environ["PYTHONPATH"] = str(REPO_ROOT)
-    argv = [sys.executable, "-m", "service.commands.serve", "--port", str(port), "--models", str(bundle)]
+    argv = [
+        sys.executable,
+        "-m",
+        "service.commands.serve",
+        "--port",
+        str(port),
+        "--models",
+        str(bundle.resolve()),
+    ]
     with log.open("ab") as out:
         return subprocess.Popen(argv, env=environ, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent)
 
@@ -152,6 +160,7 @@ def replicas(bundle: Path, folder: Path, count: int, **env: str) -> Iterator[Rep
 
 
 NGINX_CONF = """\
+{user}
 worker_processes 1;
 daemon off;
 pid {folder}/nginx.pid;
@@ -200,7 +209,9 @@ def nginx(upstreams: list[str], folder: Path) -> Iterator[str]:
         f"        server {u.removeprefix('http://')} max_fails=1 fail_timeout=2s;" for u in upstreams
     )
     config = folder / "nginx.conf"
-    config.write_text(NGINX_CONF.format(folder=folder, servers=servers, port=port))
+    # As root, nginx's workers would run as `nobody`, unable to spool request bodies into the test's folder.
+    user = "user root;" if os.geteuid() == 0 else ""
+    config.write_text(NGINX_CONF.format(user=user, folder=folder, servers=servers, port=port))
     proc = subprocess.Popen(
         [NGINX, "-p", str(folder), "-c", str(config), "-e", str(folder / "error.log")],
         stdout=subprocess.DEVNULL,

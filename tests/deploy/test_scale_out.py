@@ -58,7 +58,10 @@ def cluster(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture(scope="module")
 def clips() -> list[bytes]:
-    return [encode_clip(width=64 + 16 * i, height=48 + 8 * i, frames=16 + 4 * i) for i in range(4)]
+    clips = [encode_clip(width=64 + 16 * i, height=48 + 8 * i, frames=16 + 4 * i) for i in range(3)]
+    big = encode_clip(width=640, height=360, frames=48)  # past nginx's in-memory body buffer: spooled to disk
+    assert len(big) > 64 * 1024
+    return [*clips, big]
 
 
 def post(base: str, clip: bytes) -> dict[str, Any]:

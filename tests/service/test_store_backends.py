@@ -160,6 +160,14 @@ def test_put_get_unknown_invalid_and_kinds(backend_name: str, request: pytest.Fi
         assert await predictions.get(new_result_id()) is None
         assert await predictions.get("../../etc/passwd") is None
         assert await other.get(rid) is None  # kinds do not mix
+        early = new_result_id()  # an id handed out before its result exists (a timeline's)
+        assert await predictions.get(early) is None
+        await predictions.put_as(early, p)
+        assert await predictions.get(early) is not None
+        with pytest.raises(ValueError):  # never overwritten
+            await predictions.put_as(early, sample_prediction(seed=2))
+        with pytest.raises(ValueError):
+            await predictions.put_as("../etc/passwd", p)
         assert await backend.ping()
         await backend.close()
 
