@@ -2,8 +2,8 @@
 
 The bundled FFmpeg has `libx264`; H.264 with yuv420p needs even frame sizes, so `write_mp4` rejects odd
 ones rather than silently cropping. Frames are converted to yuv420p here (`rgb_to_yuv420p`, BT.601 like
-FFmpeg's default), which makes the output byte-for-byte reproducible: the conversion PyAV does inside
-`encode` is not (the same frames gave different files from one call to the next).
+FFmpeg's default): the conversion PyAV does inside `encode` gave different files for the same frames from
+one call to the next. With that and `reproducible=True` the output is byte-for-byte reproducible.
 """
 
 from __future__ import annotations
@@ -39,10 +39,13 @@ def write_mp4(
     *,
     crf: int = 23,
     codec: str = "libx264",
+    reproducible: bool = False,
 ) -> bytes | None:
     """Encode uint8 RGB frames [T, H, W, 3] as H.264 (yuv420p) in an MP4 container.
 
     `target` is a path or a writable binary file object; with `None` the encoded bytes are returned.
+    `reproducible`: the same frames always give the same bytes. libx264's macroblock-tree rate control
+    does not (the file changes from one call to the next, with any thread count), so it is turned off.
     """
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise ValueError(f"expected uint8 [T, H, W, 3] frames, got {frames.dtype} {frames.shape}")
@@ -60,7 +63,10 @@ def write_mp4(
         stream = cast(av.VideoStream, container.add_stream(codec, rate=rate))
         stream.width, stream.height = w, h
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        options: dict[str, object] = {"crf": str(crf), "preset": "veryfast"}
+        if reproducible:
+            options["x264-params"] = "mbtree=0"
+        stream.options = options
         for frame in frames:
             yuv = av.VideoFrame.from_ndarray(rgb_to_yuv420p(frame), format="yuv420p")
             for packet in stream.encode(yuv):

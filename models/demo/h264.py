@@ -4,8 +4,10 @@ Each pool item is a whole upload of the v2 generator (`models.demo.generator.ren
 the frame scaled to a short side of 96–160 px, at most `MAX_SOURCE_FRAMES` frames), encoded with libx264
 at the upload's quality (crf 18–43, drawn with the clip's difficulty) in display order, decoded with
 PyAV, sampled uniformly and resized / centre-cropped like the service (`models.demo.upload`), at each of
-the pool's model sizes. Alongside: the main object's masks, centres and angles at the sampled frames in
-the model's crop (the ground truth of the training probe).
+the pool's model sizes; alongside, the main object's masks, centres and angles at the sampled frames
+in the model's crop (the ground truth of the training probe). The pool encodes with
+`reproducible=True` (no macroblock-tree rate control: with it, libx264 gives different files for the
+same frames from one run to the next).
 
 Labels cycle through the 11 classes (item i has label i % 11). Training pairs an item with its exact
 reversal (labelled with the partner class), as it does rendered clips: the reversal's key frame is then
@@ -32,7 +34,7 @@ from models.demo.generator import GENERATOR, Video, object_masks, render_video
 from models.demo.motion import KIND, NUM_CLASSES, RenderedClip
 from models.demo.upload import Upload, draw_upload, resize_short_side_center_crop, uniform_indices
 
-POOL_VERSION = 1  # bump when the generator or the round trip changes: a new folder, a new pool
+POOL_VERSION = 2  # bump when the generator or the round trip changes: a new folder, a new pool
 MAX_SOURCE_FRAMES = 150
 DEFAULT_ROOT = Path("cache/motion-h264")
 Logger = Callable[[str], None]
@@ -54,7 +56,7 @@ class PoolSpec:
     @property
     def key(self) -> str:
         sizes = "-".join(str(s) for s in self.sizes)
-        return f"{GENERATOR}-h264v{POOL_VERSION}-seed{self.seed}-t{self.num_frames}-s{sizes}"
+        return f"{GENERATOR}-h264v{POOL_VERSION}-seed{self.seed}-t{self.num_frames}-s{sizes}-k{self.shard}"
 
 
 def decode_sampled(data: bytes, count: int, num_frames: int) -> np.ndarray:
@@ -90,7 +92,7 @@ def build_item(spec: PoolSpec, index: int) -> dict[str, np.ndarray]:
     video = pool_video(spec, index)
     label = video.label
     up = video.upload
-    data = write_mp4(video.frames, None, up.fps, crf=up.crf)
+    data = write_mp4(video.frames, None, up.fps, crf=up.crf, reproducible=True)
     assert data is not None
     sampled = decode_sampled(data, len(video.frames), spec.num_frames)
     times = up.sample_times(spec.num_frames)
@@ -161,6 +163,12 @@ class Pool:
             angles=self.angles[i],
             shape="h264",
         )
+
+
+def pool_for(num_frames: int, image_size: int, items: int) -> PoolSpec:
+    """The pool a model of this input uses: the shipped sizes share one pool (32 and 64 px)."""
+    sizes = (32, 64) if image_size in (32, 64) else (image_size,)
+    return PoolSpec(num_frames=num_frames, sizes=sizes, shard=max(1, min(32, items)))
 
 
 def load_pool(

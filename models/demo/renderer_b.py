@@ -339,7 +339,12 @@ def encode(clip: ClipB, rng: np.random.Generator) -> bytes:
         if mpeg4:
             stream.bit_rate = int(rng.integers(150_000, 600_001))
         else:
-            stream.options = {"crf": str(int(rng.integers(24, 35))), "preset": "medium"}
+            # without the macroblock tree: with it libx264 is not reproducible
+            stream.options = {
+                "crf": str(int(rng.integers(24, 35))),
+                "preset": "medium",
+                "x264-params": "mbtree=0",
+            }
         for frame in clip.frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(_yuv420p(frame), format="yuv420p")):
                 container.mux(packet)

@@ -5,6 +5,11 @@
     vtserve train-demo --model motion-space-only --out runs/space-only --minutes 50
     vtserve train-demo --evaluate models/weights/motion-timesformer      # measure and write card results
 
+Data: the v2 generator (`models.demo.generator`) with a share of H.264 round trips from a pool built once
+per machine under `cache/motion-h264` (`--h264-share`, `--h264-items`; ~5 items/s on one core, so the
+default 2,048 take ~7 min the first time) and of issue-9 clips (`--issue9-share`); see `models.demo.data`.
+Validation uses v2 clips of another seed.
+
 Deterministic with `--seed`: batch k is drawn from `(seed, k)`, so `--resume` continues the same run. The
 budget is `--steps` or, if not given, `--minutes` (the step count is calibrated on the first steps and
 then fixed, so the schedule is known). Every `--eval-every` steps the accuracy on a fixed validation set
@@ -31,8 +36,10 @@ from tqdm import tqdm
 
 from models.base import VideoModel
 from models.contract import InputContract
-from models.demo.data import Curriculum, aux_targets, degrade, paired_batch, to_tensor
-from models.demo.motion import PARTNER, make_test_set
+from models.demo import generator
+from models.demo.data import Curriculum, Mix, aux_targets, degrade, paired_batch, to_tensor
+from models.demo.h264 import DEFAULT_ROOT, Pool, load_pool, pool_for
+from models.demo.motion import PARTNER
 from models.demo.recipe import AuxHead, init_embeddings
 
 
@@ -53,6 +60,9 @@ class TrainConfig:
     val_size: int = 220
     val_seed: int = 777
     curriculum: Curriculum = field(default_factory=Curriculum)
+    mix: Mix = field(default_factory=Mix)  # shares of H.264 pool items and issue-9 clips; the rest v2
+    h264_items: int = 2048  # pool size (built once per machine under h264_root, ~5 items/s on one core)
+    h264_root: Path = DEFAULT_ROOT
     blur: float = 0.5
     embed_init_scale: float = 0.5
     aux_weight: float = 1.0
@@ -116,6 +126,16 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def _pool(spec: InputContract, cfg: TrainConfig, log: Logger) -> Pool | None:
+    if cfg.mix.h264 <= 0 or cfg.h264_items <= 0:
+        return None
+    pool_spec = pool_for(spec.num_frames, spec.image_size, cfg.h264_items)
+    t0 = time.perf_counter()
+    pool = load_pool(pool_spec, cfg.h264_items, spec.image_size, cfg.h264_root, log)
+    log(f"H.264 pool: {len(pool)} clips ({pool_spec.key}) ready in {time.perf_counter() - t0:.1f} s")
+    return pool
+
+
 def _past(t_start: float, max_minutes: float | None) -> bool:
     return max_minutes is not None and time.perf_counter() - t_start > max_minutes * 60 - 5
 
@@ -161,9 +181,10 @@ def train(
             log(f"schedule changed on resume: {total} -> {cfg.steps} steps")
             total = cfg.steps
         log(f"resumed {cfg.name} at step {step}/{total} ({elapsed / 60:.1f} min so far)")
-    val_clips, val_labels = make_test_set(
+    val_clips, val_labels = generator.make_test_set(
         cfg.val_size, cfg.val_seed, num_frames=spec.num_frames, size=spec.image_size
     )
+    pool = _pool(spec, cfg, log)
     model.train()
     running: list[float] = []
     t_start = time.perf_counter() - elapsed
@@ -184,6 +205,8 @@ def train(
             size=spec.image_size,
             max_difficulty=d_max,
             patch=spec.patch_size,
+            mix=cfg.mix,
+            pool=pool,
         )
         x = to_tensor(batch.clips, spec.mean, spec.std)
         if cfg.blur > 0:
@@ -260,6 +283,11 @@ def train(
         "optimizer": f"AdamW lr {cfg.lr} wd {cfg.weight_decay}, warm-up {cfg.warmup}, cosine",
         "label_smoothing": cfg.label_smoothing,
         "curriculum": asdict(cfg.curriculum),
+        "data": {
+            "generator": generator.GENERATOR,
+            "mix": asdict(cfg.mix),
+            "h264_pool": len(pool) if pool is not None else 0,
+        },
         "auxiliary_probe": "coverage, change"
         + (", motion" if cfg.motion_probe else "")
         + f" (weight {cfg.aux_weight})",
@@ -293,6 +321,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--curriculum-ramp", type=float, default=0.5, help="share of the run to reach full difficulty"
     )
     parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--h264-share", type=float, default=0.25, help="share of clips from the H.264 pool")
+    parser.add_argument("--h264-items", type=int, default=2048, help="H.264 pool size (built once, cached)")
+    parser.add_argument("--h264-root", type=Path, default=DEFAULT_ROOT, help="where the H.264 pool is cached")
+    parser.add_argument(
+        "--issue9-share", type=float, default=0.1, help="share of clips by the issue-9 renderer"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--resume", action="store_true", help="continue from runs/<name>/checkpoint.pt")
@@ -332,9 +366,13 @@ def run(args: argparse.Namespace) -> int:
         motion_probe=not args.no_motion_probe,
         max_minutes=args.max_minutes,
         curriculum=Curriculum(start=0.0, ramp=args.curriculum_ramp),
+        mix=Mix(h264=args.h264_share, issue9=args.issue9_share),
+        h264_items=args.h264_items,
+        h264_root=args.h264_root,
     )
     if args.smoke:
         cfg.steps, cfg.batch_size, cfg.warmup, cfg.eval_every, cfg.val_size = 4, 8, 2, 2, 22
+        cfg.h264_items = min(cfg.h264_items, 8)
     facts = train(model, spec, cfg, resume=args.resume, progress=not args.no_progress)
     print("accuracy curve (step, minutes, val acc, val reversal):")
     for point in facts["curve"]:

@@ -9,6 +9,7 @@ import pytest
 
 from models.demo.encode import read_video, write_mp4
 from models.demo.evaluate import resize_short_side_center_crop, uniform_indices, video_to_input
+from models.demo.generator import render_video
 from models.demo.motion import generate_clip
 
 
@@ -64,11 +65,16 @@ def test_decoded_wide_clip_keeps_the_motion_in_view() -> None:
     assert centroid_x[-1] - centroid_x[0] > 6
 
 
-def test_encoding_is_reproducible() -> None:
+def test_reproducible_encoding() -> None:
     """The same frames give the same file, whatever was encoded in between (the H.264 pool relies on it)."""
     a = generate_clip("growing", 1, num_frames=24, height=100, width=134, difficulty=1.0)
     b = generate_clip("moving_left", 2, num_frames=30, height=96, width=128, difficulty=1.0)
-    first = write_mp4(a, None, 25.0, crf=33)
+    c = render_video(
+        "moving_right", np.random.default_rng([0, 2, 3]), short_side=156
+    ).frames  # varied with mbtree
+    first = write_mp4(a, None, 25.0, crf=33, reproducible=True)
+    third = write_mp4(c, None, 12.0, crf=28, reproducible=True)
     for _ in range(3):
-        write_mp4(b, None, 30.0, crf=18)
-        assert write_mp4(a, None, 25.0, crf=33) == first
+        write_mp4(b, None, 30.0, crf=18, reproducible=True)
+        assert write_mp4(a, None, 25.0, crf=33, reproducible=True) == first
+        assert write_mp4(c, None, 12.0, crf=28, reproducible=True) == third

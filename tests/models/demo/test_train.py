@@ -11,6 +11,7 @@ import torch
 import models
 from models.contract import InputContract
 from models.demo import train as train_mod
+from models.demo.data import Mix
 from models.demo.recipe import AuxHead, init_embeddings
 from models.demo.train import TrainConfig, lr_at, run_progress, train
 from models.layers import Attention
@@ -34,7 +35,16 @@ def test_aux_head_reads_patch_tokens_of_every_layout() -> None:
 
 def _cfg(tmp_path: Path, steps: int) -> TrainConfig:
     return TrainConfig(
-        name="smoke", steps=steps, batch_size=8, warmup=2, eval_every=2, val_size=11, runs_dir=tmp_path
+        name="smoke",
+        steps=steps,
+        batch_size=8,
+        warmup=2,
+        eval_every=2,
+        val_size=11,
+        runs_dir=tmp_path,
+        mix=Mix(h264=0.5, issue9=0.25),  # every source of clips, H.264 ones from a small pool
+        h264_items=4,
+        h264_root=tmp_path.parent / "pool",
     )
 
 
@@ -115,6 +125,8 @@ def test_cli_smoke_saves_a_loadable_model(tmp_path: Path) -> None:
             str(out),
             "--runs-dir",
             str(tmp_path),
+            "--h264-root",
+            str(tmp_path / "pool"),
             "--no-progress",
         ]
     )
@@ -122,4 +134,9 @@ def test_cli_smoke_saves_a_loadable_model(tmp_path: Path) -> None:
     loaded = models.load_pretrained(out)
     assert loaded.card.extra["training"]["steps"] == 4
     assert loaded.card.extra["training"]["seed"] == 0
+    assert loaded.card.extra["training"]["data"] == {
+        "generator": "motion-v2",
+        "mix": {"h264": 0.25, "issue9": 0.1},
+        "h264_pool": 8,
+    }
     assert json.loads((out / "card.json").read_text())["input"]["sampling"] == "uniform"
