@@ -143,6 +143,17 @@ class DecoderPool:
                 logger.exception("could not replace a decoder worker; the pool is one worker short")
         return exitcode
 
+    def _retire(self, worker: _Worker) -> int | None:
+        """A worker that ended its job by exiting (after a timeline): reap it, start a fresh one. Not a
+        replacement after a failure, so `replaced` does not count it."""
+        exitcode = self._discard(worker)
+        if not self._closed:
+            try:
+                self._idle.put(self._spawn())
+            except ServiceError:
+                logger.exception("could not start a decoder worker; the pool is one worker short")
+        return exitcode
+
     @property
     def alive_workers(self) -> int:
         """How many worker processes are alive right now."""
@@ -235,7 +246,8 @@ class DecoderPool:
 
     def open_windows(self, source: Path, request: WindowRequest) -> WindowStream:
         """Lend a worker to one timeline over the spooled file ``source`` (``streaming``); blocks while
-        every worker is busy. The stream gives the worker back when it ends or is closed."""
+        every worker is busy. When the stream ends or is closed the worker, which decoded at a lower CPU
+        priority, exits and a fresh one takes its place."""
         if self._closed:
             raise DecoderCrashed("the decoder pool is closed")
         worker = self._borrow()
@@ -246,10 +258,7 @@ class DecoderPool:
             raise DecoderCrashed() from exc
 
         def release(healthy: bool) -> int | None:
-            if healthy and not self._closed:
-                self._idle.put(worker)
-                return None
-            return self._replace(worker)
+            return self._retire(worker) if healthy else self._replace(worker)
 
         return WindowStream(worker.conn, self.timeout_s, release)
 

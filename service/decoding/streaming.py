@@ -2,7 +2,8 @@
 
 The parent sends ``("windows", source, request)``; the worker (:func:`serve_windows`) answers with the
 plan, then waits. Each ``"next"`` asks for one more reply: a window, ``("end",)`` after the last, or an
-error. ``"stop"`` ends the job early (the worker goes back to waiting for jobs); ``None`` stops the worker.
+error. ``"stop"`` ends the job early. The worker decodes a timeline at a lower CPU priority and exits after
+it (the pool replaces it), so single clips keep their share of the CPU while a long timeline runs.
 
 The parent end, :class:`WindowStream`, asks for the next window as soon as it receives one, so the worker
 decodes window k+1 while the service runs window k through the model, and is never more than one window
@@ -13,7 +14,9 @@ a worker that does not answer in time is killed and replaced, as for single clip
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import threading
 import traceback
@@ -30,10 +33,14 @@ logger = logging.getLogger(__name__)
 
 #: How long `close` waits for the window being decoded before it kills the worker instead.
 STOP_GRACE_S = 2.0
+#: The niceness a worker decodes a timeline at: a long timeline yields the CPU to single clips, which are
+#: decoded by the other workers at normal priority, and uses it fully when nobody else needs it.
+TIMELINE_NICE = 10
 
 Item = TimelinePlan | DecodedWindow
 Reply = tuple[object, ...]
-#: Hands the worker back: True = healthy (idle again), False = kill and replace; returns its exit code.
+#: Hands the worker back once the job is over: True = it ended normally (the worker exits by itself and is
+#: retired), False = kill and replace it; returns its exit code.
 Release = Callable[[bool], int | None]
 
 
@@ -53,24 +60,27 @@ def _step(windows: Generator[Item, None, None]) -> Reply:
 
 def serve_windows(
     conn: Connection, source: Source, request: WindowRequest, limits: DecodeLimits, budget: Callable[[], None]
-) -> bool:
-    """Answer one timeline job (run in the worker). Returns whether the worker should keep serving.
+) -> None:
+    """Answer one timeline job (run in the worker), at a lower CPU priority (``TIMELINE_NICE``).
 
-    ``budget`` renews the worker's CPU-time allowance; it is called before each window.
+    A worker cannot raise its priority again once lowered, so it serves nothing after a timeline: the
+    caller exits and the pool starts a fresh worker (``DecoderPool.open_windows``). ``budget`` renews the
+    worker's CPU-time allowance; it is called before each window.
     """
+    with contextlib.suppress(OSError):
+        os.nice(TIMELINE_NICE)  # this thread, and the decoder threads it starts from here on
     windows = decode_windows(source, request, limits)
     try:
         while True:
             reply = _step(windows)
             conn.send(reply)
             if reply[0] != "ok":
-                return True
-            command = conn.recv()
-            if command != "next":
-                return command is not None  # "stop": back to waiting for jobs; None: shut down
+                return
+            if conn.recv() != "next":  # "stop", or None when the pool shuts down
+                return
             budget()
     except (EOFError, OSError, ValueError):
-        return False  # the parent went away
+        return  # the parent went away
     finally:
         windows.close()
 

@@ -119,10 +119,9 @@ def worker_main(conn: Connection, limits: DecodeLimits, memory_mb: int, cpu_s: i
             return
         kind, data, request = job
         set_cpu_budget(cpu_s)
-        if kind == "windows":
-            if not serve_windows(conn, data, request, limits, lambda: set_cpu_budget(cpu_s)):
-                return
-            continue
+        if kind == "windows":  # decoded at a lower priority: the worker retires after it
+            serve_windows(conn, data, request, limits, lambda: set_cpu_budget(cpu_s))
+            return
         try:
             reply: tuple[object, ...] = ("ok", run_job(kind, data, request, limits))
         except ServiceError as exc:

@@ -8,8 +8,8 @@ worker decodes window k+1 while window k waits in the batcher, and never more th
 
 Windows go through the same batcher as single clips (`Predictor.infer`). Each window in the batcher holds
 one of the model's admission slots (`Predictor.admission`), taken when one is free: while predictions keep
-every slot busy the timeline waits, so a long timeline cannot crowd short predictions out; it only ever
-holds one slot beyond its request's.
+every slot busy the timeline waits, so a long timeline cannot crowd short predictions out; it holds at most
+one slot at a time for its windows (besides any its request was admitted with).
 """
 
 from __future__ import annotations

@@ -167,15 +167,21 @@ def test_the_pool_streams_windows_and_takes_its_worker_back(tmp_path: Path) -> N
     path = _long_clip(tmp_path)
     request = WindowRequest(clip=CLIP, window_s=2.0, stride_s=1.0)
     with DecoderPool(2, LIMITS, timeout_s=20.0) as pool:
+        before = set(pool.worker_pids)
         stream = pool.open_windows(path, request)
         plan = stream.next()
         assert isinstance(plan, TimelinePlan) and pool.idle_workers == 1
+        # the lent worker decodes at a lower priority, so single clips keep their share of the CPU
+        assert sorted(os.getpriority(os.PRIO_PROCESS, pid) for pid in pool.worker_pids) == [0, 10]
         windows = []
         while (item := stream.next()) is not None:
             assert isinstance(item, DecodedWindow)
             windows.append(item)
         assert [w.index for w in windows] == list(range(len(plan.windows))) and stream.done
         assert pool.idle_workers == 2 and pool.replaced == 0
+        # it retired after the job (it cannot raise its priority again); a fresh one took its place
+        assert len(set(pool.worker_pids) - before) == 1
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pool.worker_pids] == [0, 0]
         local = list(decode_windows(path, request, LIMITS))[1:]
         assert all(np.array_equal(a.frames, b.frames) for a, b in zip(windows, local, strict=True))
 
@@ -188,7 +194,7 @@ def test_closing_a_stream_frees_its_worker_at_once(tmp_path: Path) -> None:
             stream.next()
         started = time.monotonic()
         stream.close()
-        assert time.monotonic() - started < 1.0 and pool.idle_workers == 1 and pool.replaced == 0
+        assert time.monotonic() - started < 2.0 and pool.idle_workers == 1 and pool.replaced == 0
         assert stream.next() is None
         assert pool.decode_blocking(path, CLIP).frames.shape == (8, 32, 32, 3)  # the same worker serves on
 
