@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from service.batching import ItemResult
+from service.decoding.source import Source
 from service.decoding.types import DecodedClip
 from service.errors import InvalidRequest, VideoDecodeError
 from service.loaded_models import LoadedModel
@@ -81,7 +82,7 @@ def views_info(views: Views, clips: tuple[DecodedClip, ...]) -> ViewsInfo:
 
 
 async def _decode(
-    predictor: Predictor, model: LoadedModel, data: bytes, views: Views
+    predictor: Predictor, model: LoadedModel, data: Source, views: Views
 ) -> tuple[DecodedClip, ...]:
     request = replace(model.decode_request, num_clips=views.clips, crops=views.crops)
     try:
@@ -95,7 +96,7 @@ async def _decode(
 async def run_views(
     predictor: Predictor,
     model: LoadedModel,
-    data: bytes,
+    data: Source,
     views: Views,
     *,
     k: int = 5,

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from service.admission import Admission
 from service.batching import ItemResult
 from service.decoding.protocol import Decoder
+from service.decoding.source import Source
 from service.decoding.types import DecodedClip
 from service.errors import InferenceTimeout, VideoDecodeError
 from service.loaded_models import LoadedModel, LoadedModels
@@ -119,8 +120,9 @@ class Predictor:
         self.admission = Admission(max_in_progress)
         self.inference_timeout_s = inference_timeout_s
 
-    async def decode(self, model: LoadedModel, data: bytes) -> DecodedClip:
-        """Decode an upload as `model` needs it (counting decode failures by code)."""
+    async def decode(self, model: LoadedModel, data: Source) -> DecodedClip:
+        """Decode an upload (its bytes, or its spooled file) as `model` needs it (counting decode failures
+        by code)."""
         try:
             return await self.decoder.decode(data, model.decode_request)
         except VideoDecodeError as exc:
@@ -140,7 +142,7 @@ class Predictor:
     async def run(
         self,
         model: LoadedModel,
-        data: bytes,
+        data: Source,
         *,
         k: int = 5,
         attention: bool = True,

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.api.admit import admission_slot
 from service.api.deps import StateDep
 from service.api.errors import error_responses, status_for
-from service.api.upload import read_upload
+from service.api.spool import spool_upload
 from service.errors import InvalidRequest, ResultNotFound, ServiceError, StoreUnavailable
 from service.heatmap import render_frame, render_grid
 from service.multiview import VIEWS_PATTERN, Views, run_views, single_view
@@ -119,17 +119,20 @@ async def create_prediction(
         label = loaded.name
         chosen = Views.parse(views) if views is not None else Views.default_for(loaded)
         with admission_slot(request, predictor.admission, loaded.name):  # taken before the body
-            data = await read_upload(request, state.settings.max_upload_bytes)
-            upload_s = time.perf_counter() - started
-            if chosen.single:
-                prediction = await predictor.run(
-                    loaded, data, k=top_k, attention=attention, started=started, upload_s=upload_s
-                )
-            else:
-                prediction = await run_views(
-                    predictor, loaded, data, chosen, k=top_k, attention=attention, started=started
-                )
-            del data
+            # spooled to a file as it arrives; the decoder worker reads it there (no copy in memory)
+            spool = await spool_upload(request, state.settings.max_upload_bytes, state.settings.spool_dir)
+            try:
+                upload_s = time.perf_counter() - started
+                if chosen.single:
+                    prediction = await predictor.run(
+                        loaded, spool.path, k=top_k, attention=attention, started=started, upload_s=upload_s
+                    )
+                else:
+                    prediction = await run_views(
+                        predictor, loaded, spool.path, chosen, k=top_k, attention=attention, started=started
+                    )
+            finally:
+                spool.remove()
         result_id = await _save(state, prediction)
         response.headers.update(NO_STORE)
         response.headers["Location"] = links_for(result_id).self
