@@ -28,7 +28,8 @@ from service.commands.common import configure_logging
 from service.decoding.types import DecodedClip, DecodeRequest
 from service.engines.ray.handles import here
 from service.engines.ray.replies import DecodeReply, DecoderHealth, ModelDescription, ModelReply
-from service.errors import ServiceError
+from service.errors import NotReady, ServiceError
+from service.loaded_models import LoadedModel
 from service.loading import load_model, runtime_options
 from service.runtimes import Runtime, RuntimeOutputs, create_runtime
 from service.settings import Settings
@@ -73,10 +74,14 @@ class DecodeReplica:
         except ServiceError as exc:
             return self._reply(error=exc)
 
-    def __del__(self) -> None:
+    def close(self) -> None:
+        """Stop the workers (idempotent); Serve calls `__del__` when it stops the replica."""
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.close()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class BatchLog:
@@ -117,19 +122,27 @@ class ModelReplica:
         bundle = resolve_bundle(name, settings, allow_export=False)
         runtime = create_runtime(settings.runtime, bundle, read_manifest(bundle), runtime_options(settings))
         self._batches = BatchLog(runtime)
-        self._model = load_model(served_name(name), bundle, settings, None, runtime=self._batches)
+        self._model: LoadedModel | None = load_model(
+            served_name(name), bundle, settings, None, runtime=self._batches
+        )
         self._batches.take()  # the warm-up batch served no one
         self.placement = here(model_deployment(name))
         log.info(
             "model replica %s of %s on node %s (%s)",
             self.placement.replica_id,
-            self._model.name,
+            self.model.name,
             self.placement.node_id,
             runtime.provider,
         )
 
+    @property
+    def model(self) -> LoadedModel:
+        if self._model is None:
+            raise NotReady("the model replica is stopping; retry")
+        return self._model
+
     async def describe(self) -> ModelDescription:
-        model = self._model
+        model = self.model
         return ModelDescription(
             name=model.name,
             bundle_dir=model.bundle_dir,
@@ -143,7 +156,7 @@ class ModelReplica:
     async def infer(self, frames: NDArray[np.uint8]) -> ModelReply:
         """One clip `[T, H, W, 3]` through the batcher (cancelled with the call that asked for it)."""
         try:
-            result = await asyncio.wrap_future(self._model.batcher.submit(frames))
+            result = await asyncio.wrap_future(self.model.batcher.submit(frames))
         except ServiceError as exc:
             return ModelReply(error=exc, placement=self.placement, batches=self._batches.take())
         return ModelReply(result=result, placement=self.placement, batches=self._batches.take())
@@ -152,8 +165,12 @@ class ModelReplica:
         """A whole batch `[B, T, H, W, 3]` straight through the runtime (no batcher)."""
         return await asyncio.to_thread(self._batches.infer, batch)
 
-    def __del__(self) -> None:
-        model = getattr(self, "_model", None)
+    def close(self) -> None:
+        """Answer what the batcher holds, then release the runtime (idempotent; Serve calls `__del__`)."""
+        model, self._model = getattr(self, "_model", None), None
         if model is not None:
             model.batcher.close(drain=True, timeout_s=self._settings.graceful_timeout_s)
             model.runtime.close()
+
+    def __del__(self) -> None:
+        self.close()

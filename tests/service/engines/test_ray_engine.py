@@ -1,0 +1,161 @@
+"""The Ray engine's ingress, decoder and model batchers over real replicas (real decoding, real onnxruntime)
+in this process, behind handles that behave like Serve's (tests/service/engines/local.py); real HTTP.
+
+What only a cluster can show (placement on nodes, a node lost under load, Ray's own tooling) is in
+test_ray_cluster.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.importorskip("ray.serve", reason="the Ray engine needs Ray Serve: pip install -e '.[ray]'")
+
+from ray.exceptions import ActorDiedError
+from ray.serve.exceptions import BackPressureError
+
+from service.app import create_app
+from service.engines.ray.ingress import Ingress
+from service.engines.ray.replicas import DecodeReplica, ModelReplica
+from service.settings import Settings
+from tests.service.conftest import metric_samples, serve_in_thread
+from tests.service.engines.answers import CLIPS, answer, assert_same
+from tests.service.engines.local import Faults, LocalHandle, LoopThread
+
+MODEL = "tiny"
+AUDIO = "sine_mono_s16.wav"
+
+
+@dataclass
+class Engine:
+    url: str
+    decode: Faults
+    model: Faults
+
+    def post(self, data: bytes) -> httpx.Response:
+        headers = {"Content-Type": "video/mp4"}
+        return httpx.post(f"{self.url}/v1/predictions", content=data, headers=headers, timeout=60)
+
+
+@contextmanager
+def engine(settings: Settings) -> Iterator[Engine]:
+    """The ingress app (as Serve builds it) over a decode and a model replica, served on loopback."""
+    loop = LoopThread()
+    decode, model = Faults(), Faults()
+    decoder = DecodeReplica(settings)
+    replica = ModelReplica(settings.models[0], settings)
+    try:
+        handles = {settings.models[0]: LocalHandle(replica, loop, model)}
+        ingress = Ingress(settings, LocalHandle(decoder, loop, decode), handles, startup_timeout_s=30)
+        with serve_in_thread(ingress.__serve_build_asgi_app__()) as url:
+            yield Engine(url, decode, model)
+    finally:
+        replica.close()
+        decoder.close()
+        loop.close()
+
+
+@pytest.fixture()
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(decoder_workers=1, decode_timeout_s=1.0, request_timeout_s=1.0, providers=["cpu"])
+
+
+def test_same_answers_metrics_and_errors_as_vtserve_serve(
+    settings: Settings, media: Callable[[str], Path]
+) -> None:
+    clips = [media(name).read_bytes() for name in CLIPS]
+    with serve_in_thread(create_app(settings)) as url:
+        expected = [answer(url, MODEL, data) for data in clips]
+        reference_models = httpx.get(f"{url}/v1/models").json()
+        audio = httpx.post(f"{url}/v1/predictions", files={"file": media(AUDIO).read_bytes()})
+    with engine(settings) as served:
+        for data, reference in zip(clips, expected, strict=True):
+            assert_same(answer(served.url, MODEL, data), reference, atol=1e-6)
+        assert httpx.get(f"{served.url}/v1/models").json() == reference_models
+        refused = httpx.post(f"{served.url}/v1/predictions", files={"file": media(AUDIO).read_bytes()})
+        assert (refused.status_code, refused.json()) == (audio.status_code, audio.json())
+        assert httpx.get(f"{served.url}/").status_code == 200  # the web page
+        metrics = httpx.get(f"{served.url}/metrics").text
+    served_clips = 2 * len(clips)  # /v1 and /v2
+    assert metric_samples(metrics, "vtserve_requests_total")['{model="tiny",status="200"}'] == served_clips
+    success = metric_samples(metrics, "vtserve_inference_request_success_total")
+    assert success['{model="tiny"}'] == served_clips
+    assert metric_samples(metrics, "vtserve_batch_size_sum")['{model="tiny"}'] == served_clips
+    assert metric_samples(metrics, "vtserve_decoder_workers_alive")[""] == 1
+    assert metric_samples(metrics, "vtserve_decode_failures_total")['{code="no_video_stream"}'] == 1
+    calls = metric_samples(metrics, "vtserve_engine_calls_total")
+    assert calls['{deployment="decode",node="local"}'] == served_clips + 1
+    assert calls['{deployment="model-tiny",node="local"}'] == served_clips + 1  # and describe
+    replicas = metric_samples(metrics, "vtserve_engine_replicas")
+    deployments = ("decode", "ingress", "model-tiny")
+    assert set(replicas) == {f'{{deployment="{d}",node="local"}}' for d in deployments}
+
+
+def test_a_lost_replica_is_retried_once_then_answered_503(
+    settings: Settings, media: Callable[[str], Path]
+) -> None:
+    data = media("nasa_13013.mp4").read_bytes()
+    with engine(settings) as served:
+        served.decode.errors = [ActorDiedError()]
+        served.model.errors = [ActorDiedError()]
+        assert served.post(data).status_code == 200  # each stage retried on another replica
+        served.decode.errors = [ActorDiedError(), ActorDiedError()]
+        lost = served.post(data)
+        assert (lost.status_code, lost.json()["error"]["code"]) == (503, "decoder_crashed")
+        assert lost.headers["Retry-After"] == "1" and lost.json()["error"]["retryable"]
+        served.model.errors = [ActorDiedError(), ActorDiedError()]
+        lost = served.post(data)
+        assert (lost.status_code, lost.json()["error"]["code"]) == (503, "not_ready")
+        assert "lost" in lost.json()["error"]["message"] and lost.headers["Retry-After"] == "1"
+        served.model.errors = [BackPressureError(num_queued_requests=1, max_queued_requests=1)]
+        busy = served.post(data)
+        assert (busy.status_code, busy.json()["error"]["code"]) == (503, "overloaded")
+        assert served.post(data).status_code == 200
+
+
+def test_a_replica_that_never_answers_costs_a_bounded_504(
+    settings: Settings, media: Callable[[str], Path]
+) -> None:
+    data = media("nasa_13013.mp4").read_bytes()
+    with engine(settings) as served:
+        served.decode.hang = True
+        started = time.monotonic()
+        hung = served.post(data)
+        assert (hung.status_code, hung.json()["error"]["code"]) == (504, "decode_timeout")
+        assert 2 * settings.decode_timeout_s <= time.monotonic() - started < 2 * settings.decode_timeout_s + 5
+        assert served.decode.calls[-1] == "cancel"
+        served.decode.hang = False
+        served.model.hang = True
+        started = time.monotonic()
+        hung = served.post(data)
+        assert (hung.status_code, hung.json()["error"]["code"]) == (504, "inference_timeout")
+        assert time.monotonic() - started < settings.request_timeout_s + 5
+        assert served.model.calls[-1] == "cancel"
+        served.model.hang = False
+        assert served.post(data).status_code == 200
+        health = httpx.get(f"{served.url}/healthz")
+        assert health.status_code == 200
+
+
+def test_overload_is_refused_by_admission_with_retry_after(
+    make_settings: Callable[..., Settings], media: Callable[[str], Path]
+) -> None:
+    settings = make_settings(decoder_workers=1, max_queue=1, request_timeout_s=3.0, providers=["cpu"])
+    data = media("nasa_13013.mp4").read_bytes()
+    with engine(settings) as served:
+        served.model.hang = True  # the one admission slot stays taken while its clip waits
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(served.post, data)
+            time.sleep(1.5)
+            refused = served.post(data)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (503, "overloaded")
+        assert refused.headers["Retry-After"] == "1"
+        assert first.result().status_code == 504
