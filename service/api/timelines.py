@@ -48,6 +48,8 @@ Cleanup = Callable[[], Awaitable[None]]
 class TimelineResponse(StreamingResponse):
     """The NDJSON stream; `cleanup` runs once it is over, however it ended (shielded from cancellation)."""
 
+    media_type = NDJSON
+
     def __init__(self, lines: AsyncIterator[bytes], cleanup: Cleanup, headers: dict[str, str]) -> None:
         super().__init__(lines, media_type=NDJSON, headers=headers)
         self._lines = lines
@@ -185,6 +187,7 @@ TIMELINE_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post(
     "",
     summary="A long video's actions over time, streamed",
+    status_code=200,
     response_class=TimelineResponse,
     responses=TIMELINE_RESPONSES,
     openapi_extra=UPLOAD_BODY,

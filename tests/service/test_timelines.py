@@ -248,3 +248,14 @@ def test_sigterm_ends_a_stream_in_flight_cleanly(
     assert 4 <= len(lines) < lines[0]["windows"]  # stopped early, after the window in progress
     assert "Traceback" not in log and "stopped" in log, log
     assert list(tmp_path.iterdir()) == []
+
+
+def test_openapi_documents_the_stream_and_its_errors(server: str) -> None:
+    spec = httpx.get(f"{server}/openapi.json").json()
+    post = spec["paths"]["/v1/timelines"]["post"]
+    example = post["responses"]["200"]["content"]["application/x-ndjson"]["example"]
+    kinds = [json.loads(line)["type"] for line in example.splitlines()]
+    assert kinds[0] == "timeline" and kinds[-2:] == ["segments", "done"] and "window" in kinds
+    assert {"400", "404", "413", "415", "422", "503"} <= set(post["responses"])
+    assert {p["name"] for p in post["parameters"]} == {"model", "window_s", "stride_s", "top_k", "attention"}
+    assert "/v1/timelines/{timeline_id}/timeline.png" in spec["paths"]
