@@ -39,6 +39,8 @@ from service.timelines.schemas import TimelineDocument, links_for
 PREFIX = "/v1/timelines"
 NDJSON = "application/x-ndjson"
 NO_STORE = {"Cache-Control": "no-store"}
+# nginx and similar proxies pass each line on at once instead of buffering the stream
+STREAM_HEADERS = {"X-Accel-Buffering": "no", "X-Content-Type-Options": "nosniff"}
 router = APIRouter(prefix=PREFIX, tags=["timelines"])
 ID_PATH = Path(min_length=1, max_length=64, description="the `id` of a timeline")
 
@@ -216,7 +218,7 @@ async def create_timeline(
         await asyncio.shield(job.end())
         raise
     assert job.record is not None
-    headers = {**NO_STORE, "Location": links_for(job.record.id).self, "X-Content-Type-Options": "nosniff"}
+    headers = {**NO_STORE, "Location": links_for(job.record.id).self, **STREAM_HEADERS}
     return TimelineResponse(_lines(job), job.end, headers)
 
 
