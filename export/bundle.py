@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from export.onnx_export import ExportedGraph
     from models.card import ModelCard
+    from models.contract import Grid
 
 Format = Literal["onnx", "tensorrt"]
 Precision = Literal["fp32", "fp16"]
@@ -30,6 +31,13 @@ Progress = Callable[[str], None]
 
 def _noop(_message: str) -> None:
     return None
+
+
+def _token_grids(model: nn.Module) -> dict[str, Grid] | None:
+    """A vtserve model's token grids for `model.json` (`VideoModel.token_grids`); None for other modules."""
+    from models.base import VideoModel
+
+    return model.token_grids() if isinstance(model, VideoModel) else None
 
 
 def resolve_precision(fmt: Format, precision: Precision | None) -> Precision:
@@ -154,6 +162,7 @@ def export_model(
             versions=versions,
             files=file_hashes(tmp),
             parity=parity,
+            grids=_token_grids(model),
             tensorrt=tensorrt_info,
             source=source,
         )
