@@ -334,6 +334,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--evaluate", type=Path, metavar="DIR", help="evaluate a saved model and update its card"
     )
+    parser.add_argument("--no-write", action="store_true", help="with --evaluate: measure, leave the card")
+    parser.add_argument("--quick", action="store_true", help="with --evaluate: smaller test sets (a pilot)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -343,7 +345,7 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     if args.evaluate is not None:
-        results = evaluate.evaluate_saved(args.evaluate, log=print)
+        results = evaluate.evaluate_saved(args.evaluate, quick=args.quick, write=not args.no_write, log=print)
         print(json.dumps(results, indent=2))
         return 0
     torch.manual_seed(args.seed)

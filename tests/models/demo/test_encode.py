@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from models.demo.encode import read_video, write_mp4
-from models.demo.evaluate import resize_short_side_center_crop, uniform_indices, video_to_input
 from models.demo.generator import render_video
 from models.demo.motion import generate_clip
+from models.demo.upload import resize_short_side_center_crop, uniform_indices, video_to_input
 
 
 def test_mp4_round_trip_bytes_and_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
