@@ -6,9 +6,11 @@ prometheus-adapter fills them for a pods metric (`<<.LabelMatchers>>` = the pod'
 within seconds. The scrape target carries the `namespace` and `pod` labels that the kubernetes_sd scrape
 job adds in a cluster. Light load, then heavy load: each rule's value must rise.
 
-* queue seconds per request: inference pressure, from `/v2` requests of pre-decoded clips (16 per request
+* queue seconds per request: inference pressure, from `/v2` requests of pre-decoded clips (32 per request
   from 4 clients against batches of 4 keep the batcher queue full; one clip at a time leaves it empty);
-* requests in progress: `/v1` uploads, 1 client, then 6.
+  admission is raised to 64 clips in progress so that the queue can build up at all;
+* refusals per second: those 128 clips wanted against 64 admitted, so some requests get 503 `overloaded`;
+* requests in progress: `/v1` uploads, 1 client (with the one `/v2` client), then 6 on their own.
 """
 
 from __future__ import annotations
@@ -103,8 +105,12 @@ def run_load(base_url: str, senders: list[Callable[[httpx.Client], httpx.Respons
     def loop(send: Callable[[httpx.Client], httpx.Response]) -> None:
         with httpx.Client(base_url=base_url, timeout=60) as client:
             while time.monotonic() < stop_at:
-                if send(client).status_code == 200:
+                response = send(client)
+                assert response.status_code in (200, 503), response.text
+                if response.status_code == 200:
                     done.append(1)
+                else:
+                    time.sleep(0.05)  # a refused client backs off a little, as Retry-After asks
 
     threads = [threading.Thread(target=loop, args=(s,)) for s in senders]
     for thread in threads:
@@ -127,6 +133,7 @@ def scraped_replica(tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[str, st
         max_batch_size=4,
         max_wait_ms=2.0,
         intra_op_threads=1,
+        max_in_flight=64,
     )
     with serve_in_thread(create_app(settings)) as base_url:
         proc, prom_url = prometheus(base_url.removeprefix("http://"), tmp_path)
@@ -150,8 +157,12 @@ def scraped_replica(tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[str, st
 def test_the_autoscaling_queries_rise_with_load(scraped_replica: tuple[str, str]) -> None:
     base_url, prom_url = scraped_replica
     queries = adapter_queries()
-    assert set(queries) == {"vtserve_queue_seconds_per_request", "vtserve_inflight_requests_avg"}
-    one, many = v2_body(1), v2_body(16)
+    assert set(queries) == {
+        "vtserve_queue_seconds_per_request",
+        "vtserve_overloaded_per_second",
+        "vtserve_inflight_requests_avg",
+    }
+    one, many = v2_body(1), v2_body(32)
     clip = encode_clip(width=96, height=64, frames=24)
 
     def v2(payload: tuple[bytes, dict[str, str]]) -> Callable[[httpx.Client], httpx.Response]:
@@ -161,12 +172,14 @@ def test_the_autoscaling_queries_rise_with_load(scraped_replica: tuple[str, str]
         return c.post("/v1/predictions", content=clip, headers={"Content-Type": "video/mp4"})
 
     values: list[dict[str, float]] = []
-    for senders in ([v2(one), v1], [v2(many)] * 4 + [v1] * 6):
+    for senders in ([v2(one), v1], [v2(many)] * 4, [v1] * 6):
         assert run_load(base_url, senders, PHASE_S) > 0
         time.sleep(1.5)  # one more scrape
         values.append({name: query(prom_url, expr) for name, expr in queries.items()})
-    light, heavy = values
+    light, heavy, uploads = values
     queue = "vtserve_queue_seconds_per_request"
     assert heavy[queue] > 2 * light[queue] and heavy[queue] > 0.01, values
-    inflight = "vtserve_inflight_requests_avg"
-    assert light[inflight] <= 1.0 < 3.0 < heavy[inflight], values
+    refused = "vtserve_overloaded_per_second"
+    assert not light[refused] > 0.0 and heavy[refused] > 0.0, values  # NaN: no refusal counted yet
+    inflight = "vtserve_inflight_requests_avg"  # light: two sequential clients; then 6 uploading at once
+    assert light[inflight] <= 2.0 and uploads[inflight] >= max(2.5, light[inflight] + 1.0), values
