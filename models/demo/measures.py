@@ -55,9 +55,7 @@ def classification(
     return {
         "clips": len(labels),
         "accuracy": _share(pred == labels),
-        "per_class": {
-            LABELS[k]: round(float((pred[labels == k] == k).mean()), 3) for k in range(NUM_CLASSES)
-        },
+        "per_class": {LABELS[k]: round(_share(pred[labels == k] == k), 3) for k in range(NUM_CLASSES)},
         "reversal_to_partner": _share(rev_pred == partner),
         "pair_accuracy": _share(in_pair),
         "within_pair_accuracy": _share(pred[paired][in_pair] == labels[paired][in_pair]),
