@@ -10,7 +10,7 @@ official checkpoint needs only its `backbone.` prefix removed.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -63,13 +63,15 @@ class WindowAttention(Attention):
 class ShiftedWindowBlock(VideoBlock):
     """Video Swin block over `[B, T'·h·w, C]`: `x + W-MSA(norm1(x))`, then `x + MLP(norm2(x))`.
 
-    W-MSA: clamp window/shift to the grid, zero-pad to window multiples, roll by `−shift` (when
-    `shifted`, shift = window // 2), attend within windows with the relative position bias and, when
-    rolled, the −100 region mask — both additive biases on `Attention` — then undo partition, roll and
-    padding (`models.swin.windows`). Its `BlockAttention` is a `ShiftedWindowAttention`.
+    W-MSA: clamp `window` (default the published K400 8×7×7) and the shift to the grid, zero-pad to
+    window multiples, roll by `−shift` (when `shifted`, shift = window // 2), attend within windows with
+    the relative position bias and, when rolled, the −100 region mask — both additive biases on
+    `Attention` — then undo partition, roll and padding (`models.swin.windows`). Its `BlockAttention` is
+    a `ShiftedWindowAttention`.
     """
 
     pattern = PATTERN
+    has_cls: ClassVar[bool] = False  # tokens are `[B, T'·h·w, C]`, no cls
 
     def __init__(
         self,
@@ -77,8 +79,8 @@ class ShiftedWindowBlock(VideoBlock):
         num_heads: int,
         mlp_dim: int,
         *,
-        window: Triple,
-        shifted: bool,
+        window: Triple = (8, 7, 7),
+        shifted: bool = False,
         qkv_bias: QkvBias = "qkv",
         norm_eps: float = 1e-5,
         gelu: GeluApprox = "none",
