@@ -56,8 +56,9 @@ class RayAppOptions(BaseModel):
     )
 
 
-#: Logical CPUs per replica when not given: the ingress mostly awaits, a decode replica runs its pool.
-DEFAULT_CPUS = {INGRESS_DEPLOYMENT: 0.1, DECODE_DEPLOYMENT: 1.0, "model": 0.4}
+#: Logical CPUs per replica when not given: small enough that one of each fits any 2-CPU cluster. On real
+#: nodes reserve what replicas use: `decoder_workers` per decode replica, the runtime's threads per model.
+DEFAULT_CPUS = {INGRESS_DEPLOYMENT: 0.1, DECODE_DEPLOYMENT: 0.5, "model": 0.4}
 
 
 def uses_gpu(settings: Settings) -> bool:
