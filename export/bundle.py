@@ -14,6 +14,7 @@ from export.describe import build_manifest, file_hashes, tool_versions
 from export.engine import build_checked_engine
 from export.errors import ExportError, ParityError
 from export.manifest import ONNX_NAME, Manifest, ParityReport, write_manifest
+from export.quantize import check_quantize, int8_fields
 from export.staging import check_replaceable, staged_bundle
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 Format = Literal["onnx", "tensorrt"]
 Precision = Literal["fp32", "fp16"]
 Exporter = Literal["auto", "dynamo", "torchscript"]
+Quantize = Literal["none", "int8"]
 Progress = Callable[[str], None]
 
 
@@ -55,9 +57,12 @@ def resolve_precision(fmt: Format, precision: Precision | None) -> Precision:
     return precision
 
 
-def _check_request(fmt: Format, precision: Precision | None, max_batch: int, out_dir: Path) -> Precision:
+def _check_request(
+    fmt: Format, precision: Precision | None, max_batch: int, out_dir: Path, quantize: Quantize = "none"
+) -> Precision:
     """Everything about the request that can fail before the slow steps; the resolved precision."""
     resolved = resolve_precision(fmt, precision)
+    check_quantize(fmt, quantize)
     if max_batch < 1:
         raise ExportError(f"--max-batch must be at least 1, got {max_batch}", "pass --max-batch 1 or more")
     check_replaceable(out_dir)
@@ -124,6 +129,7 @@ def export_model(
     exporter: Exporter = "auto",
     source: str = "",
     keep_ratio: float = 1.0,
+    quantize: Quantize = "none",
     progress: Progress | None = None,
 ) -> Manifest:
     """Export an already-built vtserve model (with `.card`) into the bundle folder `out_dir`.
@@ -134,7 +140,7 @@ def export_model(
     """
     say = progress or _noop
     out_dir = Path(out_dir).absolute()
-    precision = _check_request(fmt, precision, max_batch, out_dir)
+    precision = _check_request(fmt, precision, max_batch, out_dir, quantize)
     model = _pruned(model, keep_ratio)
     card: ModelCard = model.card  # type: ignore[assignment]
     model.eval()
@@ -145,7 +151,7 @@ def export_model(
         versions = tool_versions(
             exporter=exported.exporter, opset=exported.opset, fallback_reason=exported.fallback_reason
         )
-        tensorrt_info = None
+        tensorrt_info, quantized = None, int8_fields(tmp, quantize, check=check_parity, progress=say)
         if fmt == "tensorrt":
             tensorrt_info = build_checked_engine(
                 tmp / ONNX_NAME,
@@ -166,7 +172,7 @@ def export_model(
             tensorrt=tensorrt_info,
             source=source,
         )
-        manifest = manifest.model_copy(update={"keep_ratio": keep_ratio})
+        manifest = manifest.model_copy(update={"keep_ratio": keep_ratio, **quantized})
         write_manifest(tmp, manifest)
     say(f"wrote bundle {out_dir}")
     return manifest
@@ -198,18 +204,20 @@ def build_bundle(
     max_batch: int = 16,
     attention: bool = True,
     keep_ratio: float = 1.0,
+    quantize: Quantize = "none",
     progress: Progress | None = None,
 ) -> Manifest:
     """Load `source` through `models.load_pretrained` and export it into the bundle folder `out_dir`.
 
     `source`: a shipped model name, one of our checkpoint folders, a Hugging Face folder or an official
-    TimeSformer `.pyth`. `precision` defaults to fp32 for ONNX and fp16 for TensorRT engines.
+    TimeSformer `.pyth`. `precision` defaults to fp32 for ONNX and fp16 for TensorRT engines;
+    `quantize="int8"` stores the linear layers in int8 (`export.quantize`, onnxruntime on CPUs).
     Raises `ExportError` subclasses (one-line `str()`); `out_dir` is untouched on failure.
     """
     from export.source import load_source
 
     say = progress or _noop
-    _check_request(fmt, precision, max_batch, Path(out_dir).absolute())
+    _check_request(fmt, precision, max_batch, Path(out_dir).absolute(), quantize)
     say(f"loading {source}")
     model = load_source(source, num_frames=num_frames, image_size=image_size)
     return export_model(
@@ -221,5 +229,6 @@ def build_bundle(
         attention=attention,
         source=str(source),
         keep_ratio=keep_ratio,
+        quantize=quantize,
         progress=say,
     )

@@ -56,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run on this share of each clip's tokens, the most temporally relevant (joint-attention "
         "models: ViViT Model 1, VideoMAE, V-JEPA 2; default 1.0 = all)",
     )
+    parser.add_argument(
+        "--quantize",
+        choices=("none", "int8"),
+        default="none",
+        help="int8: the linear layers in int8 (onnxruntime dynamic quantization, for CPUs); parity is then "
+        "top-1 agreement with the float32 graph >= 99%% on the check clips (default none)",
+    )
 
 
 class StderrProgress:
@@ -84,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
             max_batch=args.max_batch,
             attention=not args.no_attention,
             keep_ratio=args.keep_ratio,
+            quantize=args.quantize,
             progress=StderrProgress(),
         )
     except ExportError as exc:
@@ -98,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.out}: {manifest.name} ({manifest.architecture}, {manifest.attention}) -> {outputs}")
     if worst is not None:
         print(f"parity vs PyTorch: max |Δlogit| {worst:.2g} (tolerance {parity.tolerance:g})")  # type: ignore[union-attr]
+    if manifest.quantized_parity is not None:
+        from export.quantize import describe_int8_parity
+
+        print(describe_int8_parity(manifest.quantized_parity))
     if manifest.tensorrt is not None:
         from export.engine import describe_engine
 

@@ -57,6 +57,23 @@ class ParityReport(_Strict):
     max_abs_attention_diff: float | None = None
 
 
+class QuantizedParity(_Strict):
+    """How an int8 graph compares with its float32 one (`export.quantize.check_int8_parity`): top-1
+    agreement over the check clips, near-ties within `tie_band` of the logit range counted as agreeing
+    (must reach `min_top1_agreement`), the strict share (`top1_same`) and the largest differences."""
+
+    reference: str
+    candidate: str
+    clips: int
+    top1_agreement: float
+    top1_same: float
+    tie_band: float
+    min_top1_agreement: float
+    max_abs_logit_diff: float
+    max_abs_attention_diff: float | None = None
+    passed: bool
+
+
 class TensorRTInfo(_Strict):
     file: str = PLAN_NAME
     tensorrt_version: str
@@ -88,6 +105,10 @@ class Manifest(_Strict):
     precision: Literal["fp32", "fp16"] = "fp32"
     keep_ratio: float = Field(default=1.0, gt=0.0, le=1.0)  # share of tokens kept per clip (models.pruning)
     parity: ParityReport | None = None
+    # int8-dynamic: the graph's linear layers in int8 (export.quantize); `parity` is then the float32
+    # graph's check against PyTorch, and `quantized_parity` the int8 graph's against the float32 one
+    quantization: Literal["none", "int8-dynamic"] = "none"
+    quantized_parity: QuantizedParity | None = None
     tensorrt: TensorRTInfo | None = None
     versions: dict[str, str] = Field(default_factory=dict)  # torch, onnx, onnxruntime, tensorrt, vtserve
     files: dict[str, str] = Field(default_factory=dict)  # file name -> sha256 hex
