@@ -42,6 +42,7 @@ __all__ = ["resize_short_side_center_crop", "uniform_indices", "video_to_input"]
 TEST_SEED = 20_261_124
 ENCODED_SEED = 4_242
 ENCODED_FORMATS: tuple[tuple[int, int, float], ...] = ((320, 240, 30.0), (640, 360, 24.0))
+B_FIRST = 55  # renderer B clips the shipped-model tests re-measure (5 per class)
 Logger = Callable[[str], None]
 
 
@@ -176,7 +177,10 @@ def evaluate_model(
     }
     log(f"test_v2: {json.dumps(results['test_v2'])}")
     clips, labels = renderer_b_set(110 if quick else 440, c, cache_dir=cache_dir)
-    results["renderer_b"] = {"renderer": renderer_b.RENDERER, **classification(model, clips, labels, c)}
+    results["renderer_b"] = {
+        "renderer": renderer_b.RENDERER,
+        **classification(model, clips, labels, c, first=B_FIRST),  # the shipped-model test re-measures those
+    }
     log(f"renderer_b: {json.dumps(results['renderer_b'])}")
     results["encoded_v2"] = _v2_h264_measures(model, c, 44 if quick else 220, cache_dir)
     log(f"encoded_v2: {json.dumps(results['encoded_v2'])}")

@@ -1,7 +1,10 @@
 """The shipped `motion` checkpoints: loadable by name, cards as the service needs, and really trained.
 
-Accuracy is checked on 220 clips of the fixed test set (20 per class; seed `TEST_SEED`, never used in
-training) and on their reversals: the bar of issue 9 is 0.97 top-1 and 0.95 reversal-to-partner.
+Accuracy is checked on 220 clips of the fixed test sets (20 per class; seed `TEST_SEED`, never used in
+training) and on their reversals. Issue 9's bar (0.97 top-1, 0.95 reversal → partner) on its own
+renderer's set; issue 14's bars: the same on the v2 generator's set (in distribution), and 0.93 top-1
+on the independent renderer B (its first 55 clips here, 440 in the card). A bar not met yet is a strict
+xfail, decided by the numbers the card records on the same clips, so a better checkpoint turns it red.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import pytest
 
 import models
 from models.checkpoint import WEIGHTS_DIR
+from models.demo import generator
 from models.demo.data import to_tensor
-from models.demo.evaluate import TEST_SEED
+from models.demo.evaluate import B_FIRST, TEST_SEED, renderer_b_set
+from models.demo.measures import classification
 from models.demo.motion import LABELS, PARTNER, make_test_set
 
 SHIPPED = ("motion-timesformer", "motion-vivit")
@@ -103,3 +108,60 @@ def test_shipped_model_reaches_the_bar(name: str) -> None:
     accuracy, reversal, _ = _measure(name)
     assert accuracy >= 0.97, accuracy
     assert reversal >= 0.95, reversal
+
+
+def _recorded(name: str, test_set: str, first: int) -> dict[str, float]:
+    card = json.loads((WEIGHTS_DIR / name / "card.json").read_text()) if _present(name) else {}
+    return card.get("extra", {}).get("results", {}).get(test_set, {}).get(f"first_{first}", {})
+
+
+def _strict_unless(reached: bool, reason: str) -> list[pytest.MarkDecorator]:
+    return [] if reached else [pytest.mark.xfail(strict=True, reason=reason)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            n,
+            marks=_strict_unless(
+                _recorded(n, "test_v2", 220).get("accuracy", 0.0) >= 0.97
+                and _recorded(n, "test_v2", 220).get("reversal_to_partner", 0.0) >= 0.95,
+                "issue 14 bar (0.97 / 0.95 on the v2 test set) not reached by this checkpoint; see its card",
+            ),
+        )
+        for n in SHIPPED
+    ],
+)
+def test_shipped_model_reaches_the_bar_in_distribution(name: str) -> None:
+    """Issue 14: >= 0.97 top-1 and >= 0.95 reversal → partner on the v2 generator's test set."""
+    if not _present(name):
+        pytest.skip(f"{name} has not been trained yet")
+    model = models.load_pretrained(name)
+    c = model.card.input
+    clips, labels = generator.make_test_set(220, TEST_SEED, num_frames=c.num_frames, size=c.image_size)
+    res = classification(model, clips, labels, c)
+    assert res["accuracy"] >= 0.97 and res["reversal_to_partner"] >= 0.95, res
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            n,
+            marks=_strict_unless(
+                _recorded(n, "renderer_b", B_FIRST).get("accuracy", 0.0) >= 0.93,
+                "issue 14 bar (0.93 on renderer B) not reached by this checkpoint; see its card",
+            ),
+        )
+        for n in SHIPPED
+    ],
+)
+def test_shipped_model_reaches_the_bar_on_renderer_b(name: str, request: pytest.FixtureRequest) -> None:
+    """Issue 14: >= 0.93 top-1 on clips of the independent renderer B (encoded, decoded, sampled)."""
+    if not _present(name):
+        pytest.skip(f"{name} has not been trained yet")
+    model = models.load_pretrained(name)
+    cache = request.config.cache.mkdir("vtserve-renderer-b") if request.config.cache else None
+    clips, labels = renderer_b_set(B_FIRST, model.card.input, cache_dir=cache)
+    assert classification(model, clips, labels, model.card.input)["accuracy"] >= 0.93
