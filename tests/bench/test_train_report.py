@@ -1,0 +1,26 @@
+"""The training report's results table: a column per model, every measure, '–' where one is missing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.train_report import ROWS, main, results_table
+
+
+def test_results_table_has_a_row_per_measure_and_a_column_per_model() -> None:
+    a = {"test_v2": {"accuracy": 0.5, "rotation": {"clockwise": 0.25, "counterclockwise": 0.75}}}
+    table = results_table({"a": a, "b": {}}).splitlines()
+    assert table[0] == "| | a | b | bar |" and len(table) == 2 + len(ROWS)
+    assert "| v2 test set: top-1 | 0.500 | – | >= 0.97 |" in table
+    assert "| v2: rotating cw / ccw | 0.250 / 0.750 | – / – |  |" in table
+
+
+def test_results_files_are_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "before.json").write_text(json.dumps({"renderer_b": {"accuracy": 0.7}}))
+    assert (
+        main(["--runs", "--weights", str(tmp_path / "none"), "--results", str(tmp_path / "before.json")]) == 0
+    )
+    assert "| renderer B: top-1 | 0.700 | >= 0.93 |" in capsys.readouterr().out
