@@ -37,7 +37,8 @@ def absolute(settings: Settings) -> Settings:
     )
 
 
-def _wait_for_signal() -> None:
+def _stop_on_signal() -> threading.Event:
+    """An event set by SIGINT or SIGTERM (installed after `ray.init`, whose own handler would exit)."""
     stop = threading.Event()
 
     def handle(signum: int, _frame: object) -> None:
@@ -46,7 +47,7 @@ def _wait_for_signal() -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handle)
-    stop.wait()
+    return stop
 
 
 def serve_on_ray(settings: Settings) -> int:
@@ -60,11 +61,12 @@ def serve_on_ray(settings: Settings) -> int:
         ray.init(include_dashboard=False)
     else:
         ray.init(address=settings.ray_address)
+    stop = _stop_on_signal()
     try:
         serve.start(http_options={"host": settings.host, "port": settings.port})
         serve.run(application(settings), name=APP_NAME, route_prefix="/")
         log.info("vtserve on Ray Serve: http://%s:%d (Ctrl-C to stop)", settings.host, settings.port)
-        _wait_for_signal()
+        stop.wait()
         serve.delete(APP_NAME)
         if local:
             serve.shutdown()
