@@ -69,7 +69,8 @@ def renderer_b_set(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Renderer B's test set at the model's input (labels cycling through the classes)."""
     t, s = contract.num_frames, contract.image_size
-    path = None if cache_dir is None else Path(cache_dir) / f"renderer_b_{n}_{seed}_{t}x{s}.npz"
+    name = f"{renderer_b.RENDERER}_{n}_{seed}_{t}x{s}.npz"
+    path = None if cache_dir is None else Path(cache_dir) / name
 
     def make() -> dict[str, np.ndarray]:
         clips, labels = renderer_b.make_test_set(n, seed, num_frames=t, size=s)

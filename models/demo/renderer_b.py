@@ -8,8 +8,9 @@ class names, and it draws every class directly (a shrinking clip is drawn shrink
 - drawing: PIL sprites (polygons, glyphs of a TrueType font, pie slices, rounded bars, arcs) painted
   solid, with a gradient, hatched, outlined or with a noise image, turned with `Image.rotate` and scaled
   with `Image.resize`, pasted on a 3× supersampled canvas, then downsampled (anti-aliasing by area);
-- palette: named web colours; backgrounds: sky over ground, random rectangles, concentric rings,
-  blurred bokeh discs, upscaled paper noise, plain, vignette;
+- palette: named web colours, the object's far from the ground's two main colours; backgrounds: sky
+  over ground, random rectangles, concentric rings, blurred bokeh discs, upscaled paper noise, plain,
+  vignette;
 - timing: constant speed or a sinusoidal ease; moves cover 25–60 % of the frame, turns 15°–40° per
   sampled frame, sizes scale 4–12×, fades run from 0–0.2 to 1;
 - frames: 160×120, 176×144, 192×108 or 240×180 at 20, 24 or 30 fps for 1.5–4 s, with luminance grain;
@@ -32,7 +33,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from models.demo.motion import LABELS, NUM_CLASSES
 from models.demo.upload import video_to_input
 
-RENDERER = "renderer-b"
+RENDERER = "renderer-b2"  # the version is part of cached test sets' names
 SUPER = 3  # supersampling factor of the canvas
 SPRITE = 120  # sprite side in pixels before scaling
 FRAME_SIZES: tuple[tuple[int, int], ...] = ((160, 120), (176, 144), (192, 108), (240, 180))
@@ -123,9 +124,20 @@ def _outline(name: str, draw: ImageDraw.ImageDraw, s: int, width: int | None) ->
             draw.text((s / 2, s / 2), name, fill=255, font=font, anchor="mm")
 
 
-def _paint(rng: np.random.Generator, s: int) -> Image.Image:
-    """An RGB paint layer: solid, vertical gradient, hatching or an upscaled noise image."""
-    a, b = (COLOURS[i] for i in rng.choice(len(COLOURS), 2, replace=False))
+def _distinct(colours: list[tuple[int, int, int]], avoid: tuple[tuple[int, int, int], ...]) -> list[int]:
+    """Indices of the palette colours at least 120 (sum of channel differences) from every `avoid`."""
+    far = [
+        i
+        for i, c in enumerate(colours)
+        if all(sum(abs(x - y) for x, y in zip(c, a, strict=True)) >= 120 for a in avoid)
+    ]
+    return far if len(far) >= 2 else list(range(len(colours)))
+
+
+def _paint(rng: np.random.Generator, s: int, avoid: tuple[tuple[int, int, int], ...] = ()) -> Image.Image:
+    """An RGB paint layer: solid, vertical gradient, hatching or an upscaled noise image, in colours
+    that stand out from the ground's (`avoid`)."""
+    a, b = (COLOURS[i] for i in rng.choice(_distinct(COLOURS, avoid), 2, replace=False))
     style = int(rng.integers(4))
     if style == 0:
         return Image.new("RGB", (s, s), a)
@@ -144,7 +156,9 @@ def _paint(rng: np.random.Generator, s: int) -> Image.Image:
     return Image.fromarray((np.array(a) * (1 - noise) + np.array(b) * noise).clip(0, 255).astype(np.uint8))
 
 
-def make_sprite(rng: np.random.Generator, name: str) -> Image.Image:
+def make_sprite(
+    rng: np.random.Generator, name: str, avoid: tuple[tuple[int, int, int], ...] = ()
+) -> Image.Image:
     """The RGBA sprite of `name` (side SPRITE), cropped to its drawn extent and centred."""
     mask = Image.new("L", (SPRITE, SPRITE), 0)
     width = int(rng.integers(6, 14)) if rng.random() < 0.2 else None
@@ -153,7 +167,7 @@ def make_sprite(rng: np.random.Generator, name: str) -> Image.Image:
     side = max(box[2] - box[0], box[3] - box[1])
     square = Image.new("L", (side, side), 0)
     square.paste(mask.crop(box), ((side - (box[2] - box[0])) // 2, (side - (box[3] - box[1])) // 2))
-    sprite = _paint(rng, side).convert("RGBA")
+    sprite = _paint(rng, side, avoid).convert("RGBA")
     sprite.putalpha(square)
     return sprite
 
@@ -161,7 +175,10 @@ def make_sprite(rng: np.random.Generator, name: str) -> Image.Image:
 # --- backgrounds --------------------------------------------------------------------------------------
 
 
-def _background(rng: np.random.Generator, w: int, h: int) -> Image.Image:
+def _background(
+    rng: np.random.Generator, w: int, h: int
+) -> tuple[Image.Image, tuple[tuple[int, int, int], ...]]:
+    """The ground at (w, h) and its two main colours."""
     kind = int(rng.integers(7))
     a, b = (COLOURS[i] for i in rng.choice(len(COLOURS), 2, replace=False))
     img = Image.new("RGB", (w, h), a)
@@ -195,7 +212,7 @@ def _background(rng: np.random.Generator, w: int, h: int) -> Image.Image:
         yy, xx = np.mgrid[0:h, 0:w]
         r = np.hypot((xx - w / 2) / w, (yy - h / 2) / h)[..., None]
         img = Image.fromarray((np.array(a) * (1 - r) + np.array(b) * r).clip(0, 255).astype(np.uint8))
-    return img
+    return img, (a, b)
 
 
 # --- motion, drawn class by class ---------------------------------------------------------------------
@@ -274,10 +291,10 @@ def draw_clip(
     w, h = FRAME_SIZES[int(g.integers(len(FRAME_SIZES)))]
     fps = float(g.choice([20.0, 24.0, 30.0]))
     n = max(8, round(g.uniform(1.5, 4.0) * fps))
+    ground, ground_colours = _background(g, w * SUPER, h * SUPER)
     name = str(g.choice(SPRITES))
-    sprite = make_sprite(g, sprite_name or name)
+    sprite = make_sprite(g, sprite_name or name, ground_colours)
     truth = plan(idx, g, w, h, n)
-    ground = _background(g, w * SUPER, h * SUPER)
     grain = float(g.uniform(0, 6)) if g.random() < 0.6 else 0.0
     frames, masks = [], []
     placements: dict[tuple[float, float, float], Image.Image] = {}  # still objects are placed once

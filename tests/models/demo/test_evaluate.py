@@ -49,7 +49,7 @@ def test_renderer_b_set_is_balanced_and_cached(tmp_path: Path) -> None:
     contract = models.create_model("motion-timesformer").card.input
     clips, labels = renderer_b_set(11, contract, seed=3, cache_dir=tmp_path)
     assert clips.shape == (11, 8, 32, 32, 3) and labels.tolist() == list(range(11))
-    cached = list(tmp_path.glob("renderer_b_*.npz"))
+    cached = list(tmp_path.glob("renderer-b*.npz"))
     assert len(cached) == 1
     again, _ = renderer_b_set(11, contract, seed=3, cache_dir=tmp_path)
     assert np.array_equal(clips, again)
