@@ -216,7 +216,8 @@ def run_pattern_child(
 
 
 def growth(steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """log2 growth per doubling of T over the two largest frame counts: analytic FLOPs and latency."""
+    """Growth per doubling of T (log2 of the ratio) over the two largest frame counts with a value:
+    analytic FLOPs, wall latency and CPU time; `linear_in_T` when the FLOPs' exponent is under 1.1."""
 
     def exponent(key: str) -> float | None:
         points = [(s["frames"], s[key]) for s in steps if s.get(key)]
@@ -230,6 +231,7 @@ def growth(steps: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "flops_exponent": flops,
         "latency_exponent": exponent("latency_s"),
+        "cpu_exponent": exponent("cpu_s"),
         "latency_exponent_frames": [s["frames"] for s in measured[-2:]],
         "linear_in_T": flops is not None and flops < 1.1,
     }
@@ -273,11 +275,14 @@ def plot(result: dict[str, Any], path: Path) -> None:
     )
     fig, axes = plt.subplots(2, 2, figsize=(15, 11))
     for ax, (key, title) in zip(axes.flat, panels, strict=True):
-        for pattern, entry in result["patterns"].items():
+        for i, (pattern, entry) in enumerate(result["patterns"].items()):
             points = [(s["frames"], s[key]) for s in entry["steps"] if s.get(key)]
             if points:
                 style = "--" if pattern in ("joint_space_time", "space_only") else "-"
-                ax.plot(*zip(*points, strict=True), style, marker="o", markersize=3, label=pattern)
+                color = plt.get_cmap("tab20")(i % 20)
+                ax.plot(
+                    *zip(*points, strict=True), style, color=color, marker="o", markersize=3, label=pattern
+                )
         frames = [s["frames"] for s in next(iter(result["patterns"].values()))["steps"]]
         ax.set(xscale="log", yscale="log", xlabel="frames T", title=title)
         ax.set_xticks(frames, [str(f) for f in frames])
