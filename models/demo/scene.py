@@ -36,7 +36,7 @@ import numpy as np
 
 from models.demo.shapes import EXTENT, SHAPES, SYMMETRY, shape_sdf
 from models.demo.textures import FILL_SYMMETRY, Fill, backdrop, draw_fill, fill_rgb
-from models.demo.upload import Camera, View, apply_camera, draw_camera
+from models.demo.upload import Camera, View, apply_camera, draw_camera, to_uint8
 
 Rng = np.random.Generator
 Array = np.ndarray
@@ -364,14 +364,11 @@ def render(scene: Scene, view: View, times: Array, rng: Rng, *, bars: float = 0.
             masks[i][hit[0]] = hit[1]
     if front_rgb is not None and front_a is not None:
         video = video * (1 - front_a) + front_rgb
-    video = apply_camera(video, scene.camera, view.unit_px, rng)
+    frames = apply_camera(video, scene.camera, view.unit_px, rng)
     masks *= view.content[None]
-    if float(view.content.min()) < 1.0:  # letterbox or pillarbox bars
+    if float(view.content.min()) < 1.0:  # letterbox or pillarbox bars, drawn after the camera
         content = view.content[None, :, :, None]
-        video = video * content + np.float32(bars) * (1 - content)
-    video *= np.float32(255.0)
-    video += np.float32(0.5)
-    frames = np.clip(video, 0, 255, out=video).astype(np.uint8)
+        frames = to_uint8(frames.astype(np.float32) * (content / 255.0) + np.float32(bars) * (1 - content))
     centres = view.to_pixels(track.x, track.y).astype(np.float32)
     return Rendered(
         frames=frames,
