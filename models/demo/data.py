@@ -76,10 +76,13 @@ def frame_motion(clip: RenderedClip, side: float) -> np.ndarray:
 
 @dataclass(frozen=True, kw_only=True)
 class Mix:
-    """Shares of a batch's clips from the H.264 pool and from the issue-9 renderer; the rest are v2."""
+    """Shares of a batch's clips from the H.264 pool and from the issue-9 renderer (the rest are v2),
+    and how many mirror/transpose variants of each drawn clip the batch holds (2 halves the rendering
+    cost per batch, at some loss of variety within a batch)."""
 
     h264: float = 0.25
     issue9: float = 0.1
+    variants: int = 1
 
 
 # label -> label after mirroring left-right, mirroring up-down, or swapping the axes (a transpose)
@@ -153,10 +156,14 @@ def paired_batch(
     side = size // patch
     cover = np.empty((2 * half, num_frames, side, side), dtype=np.float32)
     motion_ = np.empty((2 * half, num_frames, 4), dtype=np.float32)
-    for i in range(half):
+    drawn: list[RenderedClip] = []
+    while len(drawn) < half:
         clip = draw_training_clip(
             g, num_frames=num_frames, size=size, max_difficulty=max_difficulty, mix=mix, pool=pool
         )
+        others = g.choice(np.arange(1, 8), max(0, min(mix.variants, 8) - 1), replace=False)
+        drawn += [clip, *(dihedral(clip, int(k)) for k in others)][: half - len(drawn)]
+    for i, clip in enumerate(drawn):
         labels[i] = clip.label
         clips[i] = clip.frames
         clips[half + i] = clip.frames[::-1]

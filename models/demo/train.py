@@ -327,6 +327,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--issue9-share", type=float, default=0.1, help="share of clips by the issue-9 renderer"
     )
+    parser.add_argument(
+        "--variants",
+        type=int,
+        default=1,
+        help="mirror/transpose variants per drawn clip (2: half the rendering)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--resume", action="store_true", help="continue from runs/<name>/checkpoint.pt")
@@ -368,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
         motion_probe=not args.no_motion_probe,
         max_minutes=args.max_minutes,
         curriculum=Curriculum(start=0.0, ramp=args.curriculum_ramp),
-        mix=Mix(h264=args.h264_share, issue9=args.issue9_share),
+        mix=Mix(h264=args.h264_share, issue9=args.issue9_share, variants=args.variants),
         h264_items=args.h264_items,
         h264_root=args.h264_root,
     )

@@ -157,3 +157,23 @@ def test_mirrored_and_transposed_clips_carry_the_label_they_show() -> None:
             seen.add(variant.label)
         assert len(seen) == (4 if label <= 4 else 2)  # moves visit all four directions, turns both ways
     assert np.array_equal(dihedral(clip, 0).frames, clip.frames)
+
+
+def test_variants_share_one_drawn_clip() -> None:
+    batch = paired_batch(3, 1, 16, num_frames=8, size=32, max_difficulty=1.0, mix=Mix(h264=0.0, variants=2))
+    for i in range(0, 8, 2):
+        first = RenderedClip(
+            frames=batch.clips[i],
+            masks=np.zeros((8, 32, 32), np.float32),
+            label=int(batch.labels[i]),
+            centres=np.zeros((8, 2), np.float32),
+            angles=np.zeros(8, np.float32),
+            shape="x",
+        )
+        matches = [k for k in range(1, 8) if np.array_equal(dihedral(first, k).frames, batch.clips[i + 1])]
+        assert matches and dihedral(first, matches[0]).label == batch.labels[i + 1]
+    single = paired_batch(3, 1, 16, num_frames=8, size=32, max_difficulty=1.0, mix=Mix(h264=0.0))
+    assert not any(
+        np.array_equal(dihedral_frames, single.clips[1])
+        for dihedral_frames in (np.ascontiguousarray(single.clips[0][:, :, ::-1]), single.clips[0])
+    )
