@@ -8,6 +8,8 @@ one call to the next. With that and `reproducible=True` the output is byte-for-b
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 from fractions import Fraction
 from pathlib import Path
@@ -88,3 +90,12 @@ def read_video(source: str | Path | bytes | BinaryIO) -> tuple[np.ndarray, float
         fps = float(stream.average_rate) if stream.average_rate else 0.0
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
     return np.stack(frames), fps
+
+
+@functools.lru_cache(maxsize=1)
+def encoder_fingerprint() -> str:
+    """A digest of what `write_mp4(..., reproducible=True)` makes of fixed frames: it changes with the
+    conversion, the options or the FFmpeg build, and names caches of encoded clips."""
+    ramp = np.linspace(0, 255, 6 * 32 * 48 * 3).astype(np.uint8).reshape(6, 32, 48, 3)
+    frames = np.roll(ramp, 7, axis=2) // 2 + ramp[:, ::-1] // 2
+    return hashlib.sha256(write_mp4(frames, None, 24.0, crf=30, reproducible=True) or b"").hexdigest()[:8]

@@ -32,7 +32,7 @@ from torch import nn
 from models.base import VideoModel
 from models.contract import InputContract
 from models.demo import generator, motion, renderer_b
-from models.demo.encode import read_video, write_mp4
+from models.demo.encode import encoder_fingerprint, read_video, write_mp4
 from models.demo.h264 import load_pool, pool_for
 from models.demo.measures import attention_concentration, classification, latency
 from models.demo.upload import resize_short_side_center_crop, uniform_indices, video_to_input
@@ -69,7 +69,7 @@ def renderer_b_set(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Renderer B's test set at the model's input (labels cycling through the classes)."""
     t, s = contract.num_frames, contract.image_size
-    name = f"{renderer_b.RENDERER}_{n}_{seed}_{t}x{s}.npz"
+    name = f"{renderer_b.RENDERER}_{n}_{seed}_{t}x{s}_{renderer_b.fingerprint()}.npz"
     path = None if cache_dir is None else Path(cache_dir) / name
 
     def make() -> dict[str, np.ndarray]:
@@ -118,7 +118,7 @@ def encoded_inputs(
             log(f"encoded {key}: {per_format} clips rendered, encoded and decoded")
             return {"clips": clips, "labels": labels}
 
-        name = f"encoded_{key}_{per_format}_{seed}_{num_frames}x{image_size}.npz"
+        name = f"encoded_{key}_{per_format}_{seed}_{num_frames}x{image_size}_{encoder_fingerprint()}.npz"
         data = _cached(None if cache_dir is None else Path(cache_dir) / name, make)
         out[key] = (data["clips"], data["labels"])
     return out

@@ -14,13 +14,17 @@ reversal (labelled with the partner class), as it does rendered clips: the rever
 at its end, and since half the items of every pair of classes are encoded as the backward member, where
 the key frame sits tells nothing about the class.
 
-Items depend only on `(PoolSpec, index)`; shards of `PoolSpec.shard` items are written atomically under
-`<root>/<PoolSpec.key>/` (`cache/motion-h264/...` by default, ignored by git), so a pool is built once
-per machine and shared by runs, models and resumed runs.
+Items depend only on `(PoolSpec, index)` and the code; shards of `PoolSpec.shard` items are written
+atomically under `<root>/<PoolSpec.key>/` (`cache/motion-h264/...` by default, ignored by git), so a pool
+is built once per machine and shared by runs, models and resumed runs. The key holds fingerprints of
+what the generator and the encoder make (`generator_fingerprint`, `encoder_fingerprint`): change either
+and the next run builds a new pool rather than training on a stale one.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,12 +33,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-from models.demo.encode import write_mp4
-from models.demo.generator import GENERATOR, Video, object_masks, render_video
+from models.demo.encode import encoder_fingerprint, write_mp4
+from models.demo.generator import GENERATOR, Video, object_masks, render_clip, render_video
 from models.demo.motion import KIND, NUM_CLASSES, RenderedClip
 from models.demo.upload import Upload, draw_upload, resize_short_side_center_crop, uniform_indices
 
-POOL_VERSION = 2  # bump when the generator or the round trip changes: a new folder, a new pool
+POOL_VERSION = 2  # bump when the round trip changes (generator and encoder changes are fingerprinted)
 MAX_SOURCE_FRAMES = 150
 DEFAULT_ROOT = Path("cache/motion-h264")
 Logger = Callable[[str], None]
@@ -56,7 +60,20 @@ class PoolSpec:
     @property
     def key(self) -> str:
         sizes = "-".join(str(s) for s in self.sizes)
-        return f"{GENERATOR}-h264v{POOL_VERSION}-seed{self.seed}-t{self.num_frames}-s{sizes}-k{self.shard}"
+        version = f"h264v{POOL_VERSION}-{generator_fingerprint()}-{encoder_fingerprint()}"
+        return f"{GENERATOR}-{version}-seed{self.seed}-t{self.num_frames}-s{sizes}-k{self.shard}"
+
+
+@functools.lru_cache(maxsize=1)
+def generator_fingerprint() -> str:
+    """A digest of clips the generator makes for fixed seeds (both paths): any change to what it draws
+    names a new pool, so a pool on disk is never stale."""
+    digest = hashlib.sha256()
+    for label in range(NUM_CLASSES):
+        digest.update(render_clip(label, np.random.default_rng([7, label]), size=32).frames.tobytes())
+    up = Upload(width=96, height=64, content_w=96.0, content_h=64.0, fps=10.0, seconds=1.0)
+    digest.update(render_video(3, 7, short_side=None, upload=up).frames.tobytes())
+    return digest.hexdigest()[:8]
 
 
 def decode_sampled(data: bytes, count: int, num_frames: int) -> np.ndarray:

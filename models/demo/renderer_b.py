@@ -22,6 +22,8 @@ class names, and it draws every class directly (a shrinking clip is drawn shrink
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,7 +35,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from models.demo.motion import LABELS, NUM_CLASSES
 from models.demo.upload import video_to_input
 
-RENDERER = "renderer-b2"  # the version is part of cached test sets' names
+RENDERER = "renderer-b"
 SUPER = 3  # supersampling factor of the canvas
 SPRITE = 120  # sprite side in pixels before scaling
 FRAME_SIZES: tuple[tuple[int, int], ...] = ((160, 120), (176, 144), (192, 108), (240, 180))
@@ -396,3 +398,13 @@ def make_test_set(n: int, seed: int, *, num_frames: int = 8, size: int = 32) -> 
         ]
     )
     return clips, labels.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """A digest of two encoded clips for fixed seeds: it names cached test sets, so they follow the code."""
+    digest = hashlib.sha256()
+    for label in (2, 7):
+        g = held_out_rng(0, label)
+        digest.update(encode(draw_clip(label, g), g))
+    return digest.hexdigest()[:8]

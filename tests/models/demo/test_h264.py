@@ -7,9 +7,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.demo.encode import read_video, write_mp4
+from models.demo.encode import encoder_fingerprint, read_video, write_mp4
 from models.demo.generator import render_video
-from models.demo.h264 import PoolSpec, build_item, decode_sampled, ensure_pool, load_pool, pool_video
+from models.demo.h264 import (
+    PoolSpec,
+    build_item,
+    decode_sampled,
+    ensure_pool,
+    generator_fingerprint,
+    load_pool,
+    pool_video,
+)
 from models.demo.motion import PARTNER
 from models.demo.upload import uniform_indices, video_to_input
 
@@ -74,3 +82,12 @@ def test_pool_is_built_once_and_loaded(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sizes"):
         load_pool(spec, 6, 64, tmp_path)
     assert PARTNER[int(pool.labels[1])] == 2
+
+
+def test_pool_names_follow_what_the_code_makes() -> None:
+    """The key holds fingerprints of the generator's and the encoder's output, recomputed identically."""
+    key = PoolSpec().key
+    assert generator_fingerprint() in key and encoder_fingerprint() in key
+    assert generator_fingerprint.__wrapped__() == generator_fingerprint()
+    assert encoder_fingerprint.__wrapped__() == encoder_fingerprint()
+    assert PoolSpec(seed=1).key != key and PoolSpec(sizes=(32,)).key != key
