@@ -37,10 +37,10 @@ from tqdm import tqdm
 from models.base import VideoModel
 from models.contract import InputContract
 from models.demo import generator
-from models.demo.data import Curriculum, Mix, aux_targets, degrade, paired_batch, to_tensor
+from models.demo.data import Curriculum, Mix, TrainBatch, aux_targets, degrade, paired_batch, to_tensor
 from models.demo.h264 import DEFAULT_ROOT, Pool, load_pool, pool_for
-from models.demo.motion import PARTNER
 from models.demo.recipe import AuxHead, init_embeddings
+from models.demo.runs import RunState, Validation, load_checkpoint, record
 
 
 @dataclass(kw_only=True)
@@ -97,35 +97,6 @@ def run_progress(step: int, total: int, elapsed: float, max_minutes: float | Non
     return max(by_steps, elapsed / (max_minutes * 60.0))
 
 
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """Logits for a normalised batch [N, T, 3, H, W], evaluated in chunks."""
-    was_training = model.training
-    model.eval()
-    out = [model(x[i : i + batch_size]).logits for i in range(0, len(x), batch_size)]
-    model.train(was_training)
-    return torch.cat(out)
-
-
-def accuracy_and_reversal(
-    model: nn.Module, clips: np.ndarray, labels: np.ndarray, spec: InputContract
-) -> dict[str, float]:
-    """Top-1 accuracy, and the share of paired-class clips whose reversal is predicted as the partner."""
-    x = to_tensor(clips, spec.mean, spec.std)
-    pred = predict(model, x).argmax(1).numpy()
-    paired = labels != 0
-    rev = predict(model, x[paired].flip(1)).argmax(1).numpy()
-    partner = np.asarray(PARTNER)[labels[paired]]
-    return {"acc": float((pred == labels).mean()), "reversal": float((rev == partner).mean())}
-
-
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
 def _pool(spec: InputContract, cfg: TrainConfig, log: Logger) -> Pool | None:
     if cfg.mix.h264 <= 0 or cfg.h264_items <= 0:
         return None
@@ -140,6 +111,91 @@ def _past(t_start: float, max_minutes: float | None) -> bool:
     return max_minutes is not None and time.perf_counter() - t_start > max_minutes * 60 - 5
 
 
+def _optimizer(model: nn.Module, aux: AuxHead, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW with weight decay on the weight matrices only (not on biases, norms or embeddings)."""
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+        {"params": list(aux.parameters()), "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
+
+
+def _batch(cfg: TrainConfig, spec: InputContract, step: int, d_max: float, pool: Pool | None) -> TrainBatch:
+    return paired_batch(
+        cfg.seed,
+        step,
+        cfg.batch_size,
+        num_frames=spec.num_frames,
+        size=spec.image_size,
+        max_difficulty=d_max,
+        patch=spec.patch_size,
+        mix=cfg.mix,
+        pool=pool,
+    )
+
+
+def _loss(
+    model: nn.Module, aux: AuxHead, batch: TrainBatch, spec: InputContract, cfg: TrainConfig, step: int
+) -> torch.Tensor:
+    """Cross-entropy (label smoothing) plus the probe's loss on one batch (blurred as the recipe says)."""
+    x = to_tensor(batch.clips, spec.mean, spec.std)
+    if cfg.blur > 0:
+        x = degrade(x, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step), p_blur=cfg.blur)
+    logits = model(x).logits
+    loss = F.cross_entropy(logits, torch.from_numpy(batch.labels), label_smoothing=cfg.label_smoothing)
+    if cfg.aux_weight > 0:
+        motion = torch.from_numpy(batch.motion) if cfg.motion_probe else None
+        target = aux_targets(torch.from_numpy(batch.cover), spec.tubelet_size, motion)
+        loss = loss + cfg.aux_weight * F.mse_loss(aux.predict(target.shape[0], target.shape[1]), target)
+    return loss
+
+
+def _step(
+    model: nn.Module,
+    aux: AuxHead,
+    opt: torch.optim.Optimizer,
+    batch: TrainBatch,
+    spec: InputContract,
+    cfg: TrainConfig,
+    step: int,
+    lr: float,
+) -> float:
+    """One optimiser step at learning rate `lr`; returns the loss."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    loss = _loss(model, aux, batch, spec, cfg, step)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    opt.step()
+    return float(loss.detach())
+
+
+def _start(
+    model: VideoModel, cfg: TrainConfig, resume: bool, log: Logger
+) -> tuple[AuxHead, torch.optim.Optimizer, RunState, bool]:
+    """Embeddings, probe and optimiser, restored from the run's checkpoint when resuming: (aux, opt,
+    run, resumed)."""
+    init_embeddings(model, cfg.embed_init_scale)
+    aux = AuxHead(model, motion=cfg.motion_probe)
+    if cfg.explicit_attention:
+        model.set_fused_attn(False)  # back to the config's choice before returning
+    opt = _optimizer(model, aux, cfg)
+    path = cfg.runs_dir / cfg.name / "checkpoint.pt"
+    resumed = resume and path.exists()
+    run = load_checkpoint(path, model, aux, opt) if resumed else RunState()
+    if cfg.steps is not None:
+        if resumed and cfg.steps != run.total:
+            log(f"schedule changed on resume: {run.total} -> {cfg.steps} steps")
+        run.total = cfg.steps
+    if resumed:
+        log(f"resumed {cfg.name} at step {run.step}/{run.total} ({run.elapsed / 60:.1f} min so far)")
+    return aux, opt, run, resumed
+
+
 def train(
     model: VideoModel,
     spec: InputContract,
@@ -151,149 +207,74 @@ def train(
 ) -> dict[str, Any]:
     """Train `model` in place; returns the training facts (steps, minutes, final val numbers, curve)."""
     torch.set_num_threads(cfg.threads)
-    init_embeddings(model, cfg.embed_init_scale)
-    run_dir = cfg.runs_dir / cfg.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = run_dir / "checkpoint.pt"
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-    aux = AuxHead(model, motion=cfg.motion_probe)
-    if cfg.explicit_attention:
-        model.set_fused_attn(False)  # back to the config's choice before returning
-    opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": cfg.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-            {"params": list(aux.parameters()), "weight_decay": 0.0},
-        ],
-        lr=cfg.lr,
-        betas=(0.9, 0.999),
-    )
-    step, elapsed, curve = 0, 0.0, []
-    total = cfg.steps if cfg.steps is not None else 10**9  # 10**9: until calibrated from --minutes
-    if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
-        aux.load_state_dict(state["aux"])
-        opt.load_state_dict(state["optimizer"])
-        step, total, elapsed, curve = state["step"], state["total"], state["elapsed"], state["curve"]
-        if cfg.steps is not None and cfg.steps != total:
-            log(f"schedule changed on resume: {total} -> {cfg.steps} steps")
-            total = cfg.steps
-        log(f"resumed {cfg.name} at step {step}/{total} ({elapsed / 60:.1f} min so far)")
-    val_clips, val_labels = generator.make_test_set(
+    (cfg.runs_dir / cfg.name).mkdir(parents=True, exist_ok=True)
+    aux, opt, run, resumed = _start(model, cfg, resume, log)
+    clips, labels = generator.make_test_set(
         cfg.val_size, cfg.val_seed, num_frames=spec.num_frames, size=spec.image_size
     )
+    val = Validation(clips=clips, labels=labels, spec=spec, run_dir=cfg.runs_dir / cfg.name)
     pool = _pool(spec, cfg, log)
+    config = {k: str(v) for k, v in asdict(cfg).items()}
     model.train()
     running: list[float] = []
-    t_start = time.perf_counter() - elapsed
-    calibrate = cfg.steps is None and not (resume and ckpt_path.exists())
-    bar = tqdm(total=total if not calibrate else None, initial=step, disable=not progress, unit="step")
-    frac, closing_logged = 0.0, False
-    while step < total and (cfg.stop_at is None or step < cfg.stop_at):
-        frac = run_progress(step, total, time.perf_counter() - t_start, cfg.max_minutes)
+    t_start = time.perf_counter() - run.elapsed
+    calibrate, closing_logged = cfg.steps is None and not resumed, False
+    bar = tqdm(total=None if calibrate else run.total, initial=run.step, disable=not progress, unit="step")
+    while run.step < run.total and (cfg.stop_at is None or run.step < cfg.stop_at):
+        frac = run_progress(run.step, run.total, time.perf_counter() - t_start, cfg.max_minutes)
         if frac >= 1.0:
-            log(f"stopping at step {step}: --max-minutes {cfg.max_minutes} reached")
+            log(f"stopping at step {run.step}: --max-minutes {cfg.max_minutes} reached")
             break
         d_max = cfg.curriculum.max_difficulty(frac) if not calibrate else cfg.curriculum.start
-        batch = paired_batch(
-            cfg.seed,
-            step,
-            cfg.batch_size,
-            num_frames=spec.num_frames,
-            size=spec.image_size,
-            max_difficulty=d_max,
-            patch=spec.patch_size,
-            mix=cfg.mix,
-            pool=pool,
-        )
-        x = to_tensor(batch.clips, spec.mean, spec.std)
-        if cfg.blur > 0:
-            x = degrade(x, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step), p_blur=cfg.blur)
-        lr = lr_at(step, frac, cfg)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        logits = model(x).logits
-        loss = F.cross_entropy(logits, torch.from_numpy(batch.labels), label_smoothing=cfg.label_smoothing)
-        if cfg.aux_weight > 0:
-            motion = torch.from_numpy(batch.motion) if cfg.motion_probe else None
-            target = aux_targets(torch.from_numpy(batch.cover), spec.tubelet_size, motion)
-            loss = loss + cfg.aux_weight * F.mse_loss(aux.predict(target.shape[0], target.shape[1]), target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        running.append(float(loss.detach()))
-        step += 1
+        lr = lr_at(run.step, frac, cfg)
+        batch = _batch(cfg, spec, run.step, d_max, pool)
+        running.append(_step(model, aux, opt, batch, spec, cfg, run.step, lr))
+        run.step += 1
         bar.update(1)
-        if calibrate and step == 30:
-            per_step = (time.perf_counter() - t_start) / step
-            total = max(step + 1, int(cfg.minutes * 60 / per_step))
-            calibrate = False
-            bar.total = total
+        if calibrate and run.step == 30:  # the step count for --minutes, from the first steps' pace
+            per_step = (time.perf_counter() - t_start) / run.step
+            run.total, calibrate = max(run.step + 1, int(cfg.minutes * 60 / per_step)), False
+            bar.total = run.total
             bar.refresh()
-            log(f"calibrated: {per_step:.3f} s/step -> {total} steps for {cfg.minutes} min")
+            log(f"calibrated: {per_step:.3f} s/step -> {run.total} steps for {cfg.minutes} min")
         closing = not closing_logged and _past(t_start, cfg.max_minutes)  # once, 5 s before the time budget
         closing_logged = closing_logged or closing
-        if step % cfg.eval_every == 0 or step == total or closing:
-            elapsed = time.perf_counter() - t_start
-            metrics = accuracy_and_reversal(model, val_clips, val_labels, spec)
+        if run.step % cfg.eval_every == 0 or run.step == run.total or closing:
+            run.elapsed = time.perf_counter() - t_start
             point = {
-                "step": step,
-                "minutes": round(elapsed / 60, 2),
-                "loss": round(float(np.mean(running)), 4),
-                "val_acc": round(metrics["acc"], 4),
-                "val_reversal": round(metrics["reversal"], 4),
-                "lr": round(lr, 6),
-                "max_difficulty": round(d_max, 3),
+                "step": run.step,
+                "minutes": round(run.elapsed / 60, 2),
+                "loss": round(np.mean(running), 4),
             }
+            point |= {"lr": round(lr, 6), "max_difficulty": round(d_max, 3)}
+            point = record(model, aux, opt, run, val, point, config, log)
             running = []
-            curve.append(point)
-            with (run_dir / "log.jsonl").open("a") as fh:
-                fh.write(json.dumps(point) + "\n")
             bar.set_postfix(loss=point["loss"], acc=point["val_acc"])
-            log(
-                f"step {step:>6}/{total}  {point['minutes']:6.1f} min  loss {point['loss']:.3f}  "
-                f"val acc {point['val_acc']:.3f}  reversal {point['val_reversal']:.3f}  d_max {d_max:.2f}"
-            )
-            _save_checkpoint(
-                ckpt_path,
-                {
-                    "model": model.state_dict(),
-                    "aux": aux.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "step": step,
-                    "total": total,
-                    "elapsed": elapsed,
-                    "curve": curve,
-                    "config": {k: str(v) for k, v in asdict(cfg).items()},
-                },
-            )
     bar.close()
     model.set_fused_attn(model.config.fused_attn)
-    elapsed = time.perf_counter() - t_start
+    run.elapsed = time.perf_counter() - t_start
+    return _facts(cfg, run, len(pool) if pool is not None else 0)
+
+
+def _facts(cfg: TrainConfig, run: RunState, pool_items: int) -> dict[str, Any]:
+    """What the card records about the run (`card.extra["training"]`)."""
     return {
         "seed": cfg.seed,
-        "steps": step,
+        "steps": run.step,
         "batch_size": cfg.batch_size,
-        "clips_seen": step * cfg.batch_size,
-        "train_minutes": round(elapsed / 60, 1),
+        "clips_seen": run.step * cfg.batch_size,
+        "train_minutes": round(run.elapsed / 60, 1),
         "threads": cfg.threads,
         "optimizer": f"AdamW lr {cfg.lr} wd {cfg.weight_decay}, warm-up {cfg.warmup}, cosine",
         "label_smoothing": cfg.label_smoothing,
         "curriculum": asdict(cfg.curriculum),
-        "data": {
-            "generator": generator.GENERATOR,
-            "mix": asdict(cfg.mix),
-            "h264_pool": len(pool) if pool is not None else 0,
-        },
+        "data": {"generator": generator.GENERATOR, "mix": asdict(cfg.mix), "h264_pool": pool_items},
         "auxiliary_probe": "coverage, change"
         + (", motion" if cfg.motion_probe else "")
         + f" (weight {cfg.aux_weight})",
         "attention_in_training": "explicit" if cfg.explicit_attention else "fused (SDPA)",
-        "val": curve[-1] if curve else {},
-        "curve": [[p["step"], p["minutes"], p["val_acc"], p["val_reversal"]] for p in curve],
+        "val": run.curve[-1] if run.curve else {},
+        "curve": [[p["step"], p["minutes"], p["val_acc"], p["val_reversal"]] for p in run.curve],
     }
 
 
