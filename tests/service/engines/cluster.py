@@ -108,22 +108,24 @@ class Cluster:
     def address(self) -> str:
         return f"127.0.0.1:{self.gcs_port}"
 
-    def _node(self, name: str, resources: dict[str, float], head: bool) -> Node:
+    def _node(self, name: str, resources: dict[str, float], head: bool, cpus: int) -> Node:
         temp = self.folder / name
         temp.mkdir(parents=True, exist_ok=True)
         role = [f"--address={self.address}"]
         if head:
             role = ["--head", f"--port={self.gcs_port}", "--include-dashboard=false"]
             role += [f"--dashboard-port={free_port()}"]
-        argv = [str(RAY), "start", "--block", *role, "--node-ip-address=127.0.0.1", "--num-cpus=1"]
+        argv = [str(RAY), "start", "--block", *role, "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}"]
         argv += ["--num-gpus=0", f"--resources={json.dumps(resources)}"]
         argv += [f"--temp-dir={temp}", f"--object-store-memory={OBJECT_STORE_BYTES}", "--disable-usage-stats"]
         node = Node(name, temp, self.folder / f"{name}.log", argv + _ports(head), self.env)
         self.nodes.append(node)
         return node
 
-    def start_node(self, name: str, resources: dict[str, float], *, head: bool = False) -> Node:
-        node = self._node(name, resources, head)
+    def start_node(
+        self, name: str, resources: dict[str, float], *, head: bool = False, cpus: int = 1
+    ) -> Node:
+        node = self._node(name, resources, head, cpus)
         node.start()
         return node
 
@@ -140,6 +142,8 @@ def wait_for_nodes(cluster: Cluster, count: int, timeout_s: float = 90.0) -> Non
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
+        if any(node.proc is not None and node.proc.poll() is not None for node in cluster.nodes[-1:]):
+            raise RuntimeError(f"a Ray node exited while starting\n{cluster.logs()}")
         done = subprocess.run(
             [str(RAY), "status", f"--address={cluster.address}"],
             capture_output=True,
@@ -152,21 +156,44 @@ def wait_for_nodes(cluster: Cluster, count: int, timeout_s: float = 90.0) -> Non
         if active.count("node_") >= count:
             return
         time.sleep(1)
-    raise TimeoutError(f"{count} nodes not alive after {timeout_s}s:\n{last}")
+    raise TimeoutError(f"{count} nodes not alive after {timeout_s}s:\n{last}\n{cluster.logs()}")
 
 
 @contextmanager
-def ray_cluster(folder: Path, head: dict[str, float], worker: dict[str, float]) -> Iterator[Cluster]:
-    """A head and a worker node (1 CPU each) with these custom resources; stopped on exit."""
+def ray_cluster(
+    folder: Path, head: dict[str, float], worker: dict[str, float] | None, *, head_cpus: int = 1
+) -> Iterator[Cluster]:
+    """A head and (unless `worker` is None) a worker node of 1 CPU, with these custom resources; stopped
+    on exit."""
     cluster = Cluster(folder)
     try:
-        cluster.start_node("head", head, head=True)
+        cluster.start_node("head", head, head=True, cpus=head_cpus)
         wait_for_nodes(cluster, 1)
-        cluster.start_node("worker", worker)
-        wait_for_nodes(cluster, 2)
+        if worker is not None:
+            cluster.start_node("worker", worker)
+            wait_for_nodes(cluster, 2)
         yield cluster
     finally:
         cluster.stop()
+
+
+def serve_run(cluster: Cluster, config: Path) -> None:
+    """`serve run --non-blocking CONFIG` against the cluster: Ray's own tooling deploys (or updates) it."""
+    argv = [str(RAY.with_name("serve")), "run", "--non-blocking", f"--address={cluster.address}", str(config)]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=300, env=cluster.env, cwd=config.parent
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def running_replicas(cluster: Cluster, app: str, deployment: str) -> int:
+    """Replicas of `deployment` that Serve reports RUNNING."""
+    code = (
+        "from ray import serve\n"
+        f"status = serve.status().applications[{app!r}].deployments[{deployment!r}]\n"
+        "print(status.replica_states.get('RUNNING', 0))"
+    )
+    return int(driver(cluster, code).strip().splitlines()[-1])
 
 
 def driver(cluster: Cluster, code: str, timeout_s: float = 120.0) -> str:

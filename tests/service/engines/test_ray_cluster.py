@@ -30,7 +30,7 @@ from service.app import create_app  # noqa: E402
 from service.settings import Settings  # noqa: E402
 from tests.service.conftest import free_port, metric_samples, serve_in_thread  # noqa: E402
 from tests.service.engines.answers import CLIPS, Answer, answer, assert_same  # noqa: E402
-from tests.service.engines.cluster import RAY, Cluster, driver, node_with, ray_cluster  # noqa: E402
+from tests.service.engines.cluster import Cluster, driver, node_with, ray_cluster, serve_run  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -117,11 +117,7 @@ def deployed(
     folder = tmp_path_factory.mktemp("ray")
     port = free_port()
     with ray_cluster(folder, HEAD, WORKER) as cluster:
-        config = serve_config(folder, bundle, port)
-        serve = [str(RAY.with_name("serve")), "run", "--non-blocking", f"--address={cluster.address}"]
-        serve.append(str(config))
-        done = subprocess.run(serve, capture_output=True, text=True, timeout=300, env=cluster.env, cwd=folder)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        serve_run(cluster, serve_config(folder, bundle, port))
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, 240, cluster.logs)
         yield Deployed(cluster, url, port, folder)

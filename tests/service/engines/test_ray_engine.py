@@ -7,14 +7,17 @@ test_ray_cluster.py.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 pytest.importorskip("ray.serve", reason="the Ray engine needs Ray Serve: pip install -e '.[ray]'")
@@ -159,3 +162,27 @@ def test_overload_is_refused_by_admission_with_retry_after(
         assert (refused.status_code, refused.json()["error"]["code"]) == (503, "overloaded")
         assert refused.headers["Retry-After"] == "1"
         assert first.result().status_code == 504
+
+
+def _timeline(url: str, data: bytes) -> list[dict[str, Any]]:
+    params = {"window_s": 4, "stride_s": 3, "top_k": 3}
+    headers = {"Content-Type": "video/mp4"}
+    response = httpx.post(f"{url}/v1/timelines", params=params, content=data, headers=headers, timeout=120)
+    assert response.status_code == 200, response.text
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+def test_timelines_stream_the_same_windows(settings: Settings, media: Callable[[str], Path]) -> None:
+    data = media("nasa_13013.mp4").read_bytes()
+    with serve_in_thread(create_app(settings)) as url:
+        expected = _timeline(url, data)
+    with engine(settings) as served:
+        got = _timeline(served.url, data)
+    assert [line["type"] for line in got] == [line["type"] for line in expected]
+    windows = [(g, e) for g, e in zip(got, expected, strict=True) if g["type"] == "window"]
+    assert len(windows) >= 4
+    for g, e in windows:
+        assert (g["start_s"], g["end_s"], g["timestamps_s"]) == (e["start_s"], e["end_s"], e["timestamps_s"])
+        assert [x["label"] for x in g["labels"]] == [x["label"] for x in e["labels"]]
+        scores = [x["score"] for x in g["labels"]], [x["score"] for x in e["labels"]]
+        np.testing.assert_allclose(*scores, atol=1e-6)
