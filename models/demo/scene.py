@@ -17,7 +17,8 @@ Variety (each factor drawn independently of the class, so none of them tells the
   out or both (`Warp`), plus a slow wobble of the path;
 - move: 0.12 to ~0.9 of the square along the axis, drifting across by up to 1/4 of that;
 - rotate: 3° to 60° per step between the model's 8 sampled frames, at most 0.3 of the turn that maps
-  the object onto itself (so the direction stays visible: squares turn slower than arrows), shapes or
+  the object onto itself (so the direction stays visible: squares turn slower than arrows), and at
+  least enough for the object's tip to travel 0.12 of the square (small objects turn faster), shapes or
   fills with a clear orientation (a striped disc turns, a plain one cannot);
 - grow: by 2× to 40×, geometric (steady zoom) or linear in size, from near-nothing (0.3–2 % of the end
   size) in 40 % of clips, so shrinking clips end near-vanished. The object keeps its full contrast:
@@ -187,10 +188,16 @@ def _draw_move(rng: Rng, kind: str, size: float, ext: float, d: float, warp: War
     return Motion(kind=kind, start=start, end=end, angle=rng.uniform(0, 2 * np.pi), size=size, warp=warp)
 
 
-def _draw_turn(rng: Rng, order: int, warp: Warp) -> float:
-    """Total clockwise turn: 3°–60° per step between nominal frames, under 0.3 of the symmetry angle."""
+MIN_ARC = 0.12  # how far (scene units) the object's farthest point travels in a turn, at least
+
+
+def _draw_turn(rng: Rng, order: int, warp: Warp, reach: float) -> float:
+    """Total clockwise turn: 3°–60° per step between nominal frames, under 0.3 of the symmetry angle,
+    and enough for the object's farthest point (`reach` from its centre) to travel `MIN_ARC`: a small
+    object turning a few degrees shows nothing at the model's resolution."""
     limit = min(60.0, 0.3 * 360.0 / max(order, 1))
-    step = _log_uniform(rng, 3.0, limit)
+    visible = float(np.rad2deg(MIN_ARC / reach)) * warp.max_rate / NOMINAL_FRAMES
+    step = _log_uniform(rng, min(max(3.0, visible), limit), limit)
     return float(np.deg2rad(step) * NOMINAL_FRAMES / warp.max_rate)
 
 
@@ -251,7 +258,9 @@ def draw_scene(kind: str, rng: Rng, difficulty: float) -> Scene:
     if kind in ("move_x", "move_y"):
         motion = _draw_move(rng, kind, min(size, 0.3 / ext), ext, d, warp)
     elif kind == "rotate":
-        motion = replace(motion, turn=_draw_turn(rng, symmetry_order(shape, fill), warp))
+        size = max(size, 0.06)
+        turn = _draw_turn(rng, symmetry_order(shape, fill), warp, size * ext)
+        motion = replace(motion, size=size, turn=turn)
     elif kind == "grow":
         start, ratio, geometric = _draw_grow(rng, size, d)
         motion = replace(motion, size=start, ratio=ratio, geometric=geometric)

@@ -10,8 +10,8 @@ import pytest
 
 from models.demo.generator import make_test_set, render_clip
 from models.demo.motion import NUM_CLASSES
-from models.demo.scene import NOMINAL_FRAMES, Scene, Warp, draw_scene, render, symmetry_order
-from models.demo.shapes import SHAPES
+from models.demo.scene import MIN_ARC, NOMINAL_FRAMES, Scene, Warp, draw_scene, render, symmetry_order
+from models.demo.shapes import EXTENT, SHAPES
 from models.demo.textures import BACKDROPS, FILLS, backdrop, draw_fill
 from models.demo.upload import FRAME_RATES, Camera, Upload, crop_view, draw_upload
 
@@ -103,7 +103,10 @@ def test_rotation_speeds_and_direction() -> None:
         times = (np.arange(NOMINAL_FRAMES * 8) + 0.5) / (NOMINAL_FRAMES * 8)
         rate = np.diff(scene.motion.track(times).angle).max() * 8  # the fastest step between nominal frames
         step = np.degrees(rate)
-        assert 0 < step <= min(60.0, 0.3 * 360.0 / order) + 1e-6
+        limit = min(60.0, 0.3 * 360.0 / order)
+        assert 0 < step <= limit + 1e-6
+        arc = scene.motion.size * EXTENT[scene.shape] * scene.motion.turn  # how far the tip travels
+        assert arc >= MIN_ARC * 0.999 or step >= limit * 0.95, (scene.shape, arc, step)
         steps.append(step)
     assert min(steps) < 8.0 and max(steps) > 35.0  # slow and fast turns
     scene = _scenes("rotate", 1, seed=3)[0]
@@ -187,8 +190,8 @@ def test_every_factor_is_drawn() -> None:
     assert {s.fill.kind for s in scenes} == set(FILLS)
     assert {len(s.props) for s in scenes} == set(range(6))
     assert any(p.front for s in scenes for p in s.props)
-    diameters = [2 * s.motion.size for s in scenes if s.kind in ("static", "fade", "rotate")]
-    assert min(diameters) < 0.1 and max(diameters) > 0.45
+    diameters = [2 * draw_scene("static", g, d).motion.size for d in np.linspace(0, 1, 300)]
+    assert min(diameters) < 0.1 and max(diameters) > 0.45  # small to half the frame
     assert 0.05 < np.mean([u.letterboxed for u in uploads]) < 0.4
     assert 0.1 < np.mean([u.zoom != 1.0 for u in uploads]) < 0.6
     assert {u.fps for u in uploads} == set(FRAME_RATES)
