@@ -184,3 +184,23 @@ def test_rope_block_follows_the_block_protocol() -> None:
     maps = reduce_attention(attention)
     torch.testing.assert_close(maps.temporal.sum(-1), torch.ones(2, 3))
     torch.testing.assert_close(maps.spatial.sum((-1, -2)), torch.ones(2, 3))
+
+
+def test_published_shapes_have_transformers_parameter_counts() -> None:
+    """Built on the meta device (nothing allocated): ours vs transformers' defaults, predictor excluded."""
+    from tests.models.hf_reference import transformers
+
+    with torch.device("meta"):
+        hf_vjepa2 = transformers.VJEPA2ForVideoClassification(transformers.VJEPA2Config(num_labels=174))
+        hf_prism = transformers.VideoPrismForVideoClassification(
+            transformers.VideoPrismVisionConfig(num_labels=400)
+        )
+        ours_vjepa2 = create_model("vjepa2_vitl_fpc16_256_ssv2")
+        ours_prism = create_model("videoprism_base_f16r288")
+
+    def count(module: torch.nn.Module, skip: str = "") -> int:
+        return sum(p.numel() for n, p in module.named_parameters() if not (skip and skip in n))
+
+    assert count(ours_vjepa2) == count(hf_vjepa2, skip="predictor")
+    assert count(ours_prism) == count(hf_prism)
+    assert ours_vjepa2.grid == (8, 16, 16) and ours_prism.grid == (16, 16, 16)
