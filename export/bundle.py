@@ -141,7 +141,7 @@ def export_model(
     say = progress or _noop
     out_dir = Path(out_dir).absolute()
     precision = _check_request(fmt, precision, max_batch, out_dir, quantize)
-    model = _pruned(model, keep_ratio)
+    model = pruned(model, keep_ratio)
     card: ModelCard = model.card  # type: ignore[assignment]
     model.eval()
     with staged_bundle(out_dir) as tmp:
@@ -178,7 +178,7 @@ def export_model(
     return manifest
 
 
-def _pruned(model: nn.Module, keep_ratio: float) -> nn.Module:
+def pruned(model: nn.Module, keep_ratio: float) -> nn.Module:
     """`model` on its `keep_ratio` most temporally relevant tokens (itself at 1.0), or an ExportError."""
     if keep_ratio == 1.0:
         return model

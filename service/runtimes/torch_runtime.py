@@ -34,6 +34,7 @@ class TorchRuntime(BundleRuntime):
         try:
             import torch
 
+            from export.bundle import pruned
             from export.source import load_source
             from export.wrapper import BundleGraph
         except ImportError as exc:
@@ -43,6 +44,7 @@ class TorchRuntime(BundleRuntime):
         model = load_source(
             source, num_frames=manifest.input.num_frames, image_size=manifest.input.image_size
         )
+        model = pruned(model, manifest.keep_ratio)  # the same token budget the exported graph runs on
         names = [o.name for o in manifest.outputs] or [OUTPUT_LOGITS]
         graph = BundleGraph(model, manifest.input.mean, manifest.input.std, output_names=names)
         self._device = _device(torch, options.device)

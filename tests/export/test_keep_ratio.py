@@ -114,3 +114,14 @@ def test_refused_with_a_one_line_error(name: str, ratio: str, tmp_path: Path) ->
     status, log = _export(tmp_path / name, tmp_path / "out", "--keep-ratio", ratio)
     assert status == 1 and "cannot prune tokens" in log
     assert not (tmp_path / "out").exists()
+
+
+def test_torch_runtime_serves_the_pruned_model_like_the_graph(bundles: dict[float, Path]) -> None:
+    from service.runtimes.base import RuntimeOptions
+    from service.runtimes.torch_runtime import TorchRuntime
+
+    bundle = bundles[0.5]
+    runtime = TorchRuntime(bundle, read_manifest(bundle), RuntimeOptions(device="cpu"))
+    video = _video(2, 3)
+    graph_logits = _run(bundle, video)[0]
+    np.testing.assert_allclose(runtime.infer(video).logits, graph_logits, atol=1e-4)
