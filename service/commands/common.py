@@ -1,13 +1,20 @@
-"""Command-line options shared by `serve` and `predict`, mapped onto `Settings` keyword arguments."""
+"""What the commands share: options mapped onto `Settings`, logging, output, and the offline set-up of
+`predict` and `timeline` (the serving pipeline without a server)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.settings import Settings
+
+if TYPE_CHECKING:  # imported when a command runs, so `vtserve --help` stays fast
+    from service.pipeline import Predictor
 
 # option dest -> Settings field (only options the user actually gave override the other sources)
 SETTING_OPTIONS = (
@@ -60,3 +67,41 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=libraries, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for package in ("service", "export", "models", "bench"):
         logging.getLogger(package).setLevel(own)
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Command output (this is a CLI: stdout for results, stderr for errors and progress)."""
+    (sys.stderr if err else sys.stdout).write(text + "\n")
+
+
+def offline_settings(args: argparse.Namespace) -> Settings:
+    """Settings for one model (`args.model`) run once in this process: no warm-up, one decoder worker,
+    and a quiet log unless --log-level was given."""
+    settings = settings_from_args(args, models=[args.model], warmup=False, decoder_workers=1)
+    configure_logging(settings.log_level if args.log_level else "warning")
+    return settings
+
+
+def is_file_or_say(path: Path) -> bool:
+    """True when `path` is a file; else says so on stderr."""
+    if path.is_file():
+        return True
+    say(f"error: {path} not found", err=True)
+    return False
+
+
+@contextmanager
+def offline_predictor(settings: Settings) -> Iterator[Predictor]:
+    """The configured models loaded, a decoder pool, and a `Predictor` on them; both closed on exit
+    (batchers drained)."""
+    from service.app import default_decoder
+    from service.loading import load_models
+    from service.pipeline import Predictor
+
+    models = load_models(settings, None)
+    decoder = default_decoder(settings)
+    try:
+        yield Predictor(models, decoder, inference_timeout_s=settings.request_timeout_s)
+    finally:
+        models.close(drain=True)
+        decoder.close()

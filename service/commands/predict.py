@@ -12,13 +12,14 @@ import json
 import sys
 from pathlib import Path
 
-from service.commands.common import add_model_options, configure_logging, settings_from_args
+from service.commands.common import (
+    add_model_options,
+    is_file_or_say,
+    offline_predictor,
+    offline_settings,
+    say,
+)
 from service.errors import ServiceError
-
-
-def say(text: str, *, err: bool = False) -> None:
-    """Command output (this is a CLI: stdout for results, stderr for errors)."""
-    (sys.stderr if err else sys.stdout).write(text + "\n")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,32 +35,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.app import default_decoder
     from service.heatmap import render_grid
-    from service.loading import load_models
-    from service.pipeline import Predictor
 
-    settings = settings_from_args(args, models=[args.model], warmup=False, decoder_workers=1)
-    configure_logging(settings.log_level if args.log_level else "warning")
-    if not args.clip.is_file():
-        say(f"error: {args.clip} not found", err=True)
+    settings = offline_settings(args)
+    if not is_file_or_say(args.clip):
         return 2
     data = args.clip.read_bytes()
     if len(data) > settings.max_upload_bytes:
         say(f"error: {args.clip} exceeds max_upload_bytes={settings.max_upload_bytes}", err=True)
         return 2
-    models = load_models(settings, None)
-    decoder = default_decoder(settings)
-    try:
-        predictor = Predictor(models, decoder, inference_timeout_s=settings.request_timeout_s)
+    with offline_predictor(settings) as predictor:
         try:
-            prediction = asyncio.run(predictor.run(models.get(), data, k=args.top_k))
+            prediction = asyncio.run(predictor.run(predictor.models.get(), data, k=args.top_k))
         except ServiceError as exc:
             say(f"error: {exc.code}: {exc.message}", err=True)
             return 1
-    finally:
-        models.close(drain=True)
-        decoder.close()
     heatmap = None
     if not args.no_heatmap:
         heatmap = args.heatmap or Path(args.clip.name + ".heatmap.png")

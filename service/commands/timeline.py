@@ -15,18 +15,19 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from service.commands.common import add_model_options, configure_logging, settings_from_args
+from service.commands.common import (
+    add_model_options,
+    is_file_or_say,
+    offline_predictor,
+    offline_settings,
+    say,
+)
 from service.errors import ServiceError
 
 if TYPE_CHECKING:  # imported when the command runs, so `vtserve --help` stays fast
     from service.pipeline import Predictor
     from service.settings import Settings
     from service.timelines.schemas import TimelineDocument
-
-
-def say(text: str, *, err: bool = False) -> None:
-    """Command output (this is a CLI: stdout for results, stderr for errors and progress)."""
-    (sys.stderr if err else sys.stdout).write(text + "\n")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,29 +110,20 @@ def _report(document: TimelineDocument, out: Path, as_json: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.app import default_decoder
-    from service.loading import load_models
-    from service.pipeline import Predictor
     from service.timelines.render import render_timeline
 
-    settings = settings_from_args(args, models=[args.model], warmup=False, decoder_workers=1)
-    configure_logging(settings.log_level if args.log_level else "warning")
-    if not args.video.is_file():
-        say(f"error: {args.video} not found", err=True)
+    settings = offline_settings(args)
+    if not is_file_or_say(args.video):
         return 2
-    models = load_models(settings, None)
-    decoder = default_decoder(settings)
-    try:
-        predictor = Predictor(models, decoder, inference_timeout_s=settings.request_timeout_s)
-        document = asyncio.run(build_timeline(args, predictor, settings))
-    except ServiceError as exc:
-        say(f"error: {exc.code}: {exc.message}", err=True)
-        return 1
-    finally:
-        models.close(drain=True)
-        decoder.close()
+    with offline_predictor(settings) as predictor:
+        try:
+            document = asyncio.run(build_timeline(args, predictor, settings))
+        except ServiceError as exc:
+            say(f"error: {exc.code}: {exc.message}", err=True)
+            return 1
+        labels = predictor.models.get().manifest.labels
     out = args.out or Path(args.video.name + ".timeline.png")
-    out.write_bytes(render_timeline(document, models.get().manifest.labels))
+    out.write_bytes(render_timeline(document, labels))
     _report(document, out, args.json)
     return 0 if document.complete else 1
 
