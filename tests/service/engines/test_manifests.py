@@ -15,7 +15,13 @@ import pytest
 
 yaml = pytest.importorskip("yaml")
 
-from service.engines.ray.app import RayAppOptions, build, deployment_configs  # noqa: E402
+from service.engines.ray.app import (  # noqa: E402
+    DeploymentOptions,
+    RayAppOptions,
+    build,
+    deployment_configs,
+    uses_gpu,
+)
 from service.settings import Settings  # noqa: E402
 from tests.service.oip.test_kserve_example import _unknown_fields  # noqa: E402
 
@@ -111,3 +117,33 @@ def test_rayservice_fits_kuberays_crd() -> None:
     schema = version["schema"]["openAPIV3Schema"]
     jsonschema.validate(document, schema)
     assert _unknown_fields(document, schema) == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "gpu"),
+    [
+        ({"runtime": "onnxruntime", "providers": ["cpu"]}, False),
+        ({"runtime": "onnxruntime", "providers": ["cuda", "cpu"]}, True),
+        ({"runtime": "tensorrt"}, True),
+        ({"runtime": "torch", "device": "cpu"}, False),
+        ({"runtime": "torch", "device": "auto"}, True),
+    ],
+)
+def test_models_ask_for_a_gpu_only_when_their_runtime_uses_one(settings: dict[str, Any], gpu: bool) -> None:
+    assert uses_gpu(Settings(**settings)) is gpu
+
+
+def test_given_options_win_over_the_derived_ones() -> None:
+    settings = Settings(providers=["cpu"], max_batch_size=4, decoder_workers=3)
+    model = DeploymentOptions(
+        num_gpus=0.5, max_ongoing_requests=32, target_ongoing_requests=2, max_replicas=3
+    )
+    options = RayAppOptions(model=model, decode=DeploymentOptions(resources={"vtserve_decode": 1}))
+    configs = deployment_configs(settings, options, 2)
+    assert configs["model"]["ray_actor_options"] == {"num_cpus": 0.4, "num_gpus": 0.5}
+    assert configs["model"]["max_ongoing_requests"] == 32
+    scaling = {"min_replicas": 1, "max_replicas": 3, "target_ongoing_requests": 2}
+    assert configs["model"]["autoscaling_config"] == scaling
+    assert configs["decode"]["ray_actor_options"]["resources"] == {"vtserve_decode": 1}
+    assert configs["decode"]["max_ongoing_requests"] == 6  # two uploads per worker
+    assert configs["ingress"]["max_ongoing_requests"] > 2 * settings.max_queue  # admission refuses first

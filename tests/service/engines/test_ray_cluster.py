@@ -233,9 +233,12 @@ def test_a_worker_node_lost_under_load_costs_only_retryable_errors(
     assert set(health) == {200}  # the service stayed live
 
     cluster.start_node("worker-2", WORKER)  # the node comes back: Serve places a decode replica there
-    deadline = time.monotonic() + 180
+    returned = time.monotonic()
+    deadline = returned + 180
     while (outcome := asyncio.run(burst(deployed.url, data, 1))[0]).status != 200:
         assert outcome.status in (503, 504) and time.monotonic() < deadline, outcome
+    print(f"node lost under load: {dict(statuses)}; slowest answer {max(o.seconds for o in outcomes):.1f} s;")
+    print(f"first 200 {time.monotonic() - returned:.0f} s after `ray start` of the returning node")
     replacement = node_with(cluster, "vtserve_decode")
     assert replacement != lost
     assert deployed.calls()["decode"][replacement] >= 1
