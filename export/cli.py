@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from export.engine_cli import add_engine_options
 from export.errors import ExportError
 
 
@@ -27,23 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tensorrt also builds an engine for this host's GPU (later: vtserve build-engine BUNDLE)",
     )
     parser.add_argument(
-        "--precision",
-        choices=("fp32", "fp16"),
-        default=None,
-        help="TensorRT engine precision (default fp16); ONNX graphs are always fp32",
-    )
-    parser.add_argument(
         "--frames", type=int, default=None, metavar="T", help="frames per clip (default: the model's)"
     )
     parser.add_argument(
         "--image-size", type=int, default=None, metavar="S", help="crop size (default: the model's)"
     )
-    parser.add_argument(
-        "--max-batch",
-        type=int,
-        default=16,
-        metavar="N",
-        help="largest batch of the TensorRT profile (default 16)",
+    add_engine_options(
+        parser,
+        precision_help="TensorRT engine precision (default fp16); ONNX graphs are always fp32",
+        max_batch=16,
+        max_batch_help="largest batch of the TensorRT profile (default 16)",
     )
     parser.add_argument(
         "--no-attention", action="store_true", help="export logits only, without attention maps"

@@ -23,19 +23,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "bundle", metavar="BUNDLE", type=Path, help="a bundle folder written by vtserve export"
     )
-    parser.add_argument(
-        "--precision",
-        choices=("fp32", "fp16"),
-        default=None,
-        help="engine precision (default: the previous engine's, else fp16)",
+    add_engine_options(
+        parser,
+        precision_help="engine precision (default: the previous engine's, else fp16)",
+        max_batch=None,
+        max_batch_help="largest batch of the profile (default: the previous engine's, else 16)",
     )
-    parser.add_argument(
-        "--max-batch",
-        type=int,
-        default=None,
-        metavar="N",
-        help="largest batch of the profile (default: the previous engine's, else 16)",
-    )
+
+
+def add_engine_options(
+    parser: argparse.ArgumentParser, *, precision_help: str, max_batch: int | None, max_batch_help: str
+) -> None:
+    """--precision and --max-batch of a TensorRT engine, as `vtserve export` and `vtserve build-engine`
+    take them (each says in the help what applies when they are not given)."""
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default=None, help=precision_help)
+    parser.add_argument("--max-batch", type=int, default=max_batch, metavar="N", help=max_batch_help)
 
 
 def run(args: argparse.Namespace) -> int:
