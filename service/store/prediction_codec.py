@@ -20,9 +20,10 @@ FORMAT = "prediction/1"
 
 
 class _Fields(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """The JSON fields of a stored prediction besides `format`: read off a `Prediction` by name."""
 
-    format: str
+    model_config = ConfigDict(extra="forbid", frozen=True, from_attributes=True)
+
     model: str
     version: str
     labels: tuple[tuple[str, float], ...]
@@ -37,29 +38,20 @@ class PredictionCodec:
     """`Codec[Prediction]`: `decode(encode(p)) == p`, arrays bit for bit."""
 
     def encode(self, value: Prediction) -> bytes:
-        fields = _Fields(
-            format=FORMAT,
-            model=value.model,
-            version=value.version,
-            labels=value.labels,
-            clip=value.clip,
-            importance=value.importance,
-            token_timestamps=value.token_timestamps,
-            timings_ms=value.timings_ms,
-            views=value.views,
-        )
+        fields = {"format": FORMAT, **_Fields.model_validate(value).model_dump(mode="json")}
         arrays: dict[str, Any] = {"frames": value.frames}
         if value.spatial is not None:
             arrays["spatial"] = value.spatial
         if value.temporal is not None:
             arrays["temporal"] = value.temporal
-        return pack(Document(fields=fields.model_dump(mode="json"), arrays=arrays))
+        return pack(Document(fields=fields, arrays=arrays))
 
     def decode(self, data: bytes) -> Prediction:
         document = unpack(data)
-        fields = _Fields.model_validate(document.fields)
-        if fields.format != FORMAT:
-            raise ValueError(f"stored prediction has format {fields.format!r}, expected {FORMAT!r}")
+        stored = dict(document.fields)
+        if (found := stored.pop("format", None)) != FORMAT:
+            raise ValueError(f"stored prediction has format {found!r}, expected {FORMAT!r}")
+        fields = _Fields.model_validate(stored)
         arrays = document.arrays
         frames = arrays["frames"]
         if frames.dtype != np.uint8 or frames.ndim != 4:
