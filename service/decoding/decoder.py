@@ -25,16 +25,14 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 import av
 import av.container
-import av.error
 import av.video.stream
 import numpy as np
 import numpy.typing as npt
 from av.video.frame import VideoFrame
-from av.video.reformatter import VideoReformatter
 
 from service.decoding.container import (
     ChosenStream,
@@ -47,24 +45,18 @@ from service.decoding.container import (
     select_video_stream,
     stream_fps,
 )
+from service.decoding.frames import (
+    DECODE_ERRORS,
+    SKIP_NONREF_CODECS,
+    FrameConverter,
+    configure_decoder,
+    sample_aspect,
+)
 from service.decoding.sampling import plan_clips
 from service.decoding.source import Source
-from service.decoding.transform import (
-    aspect_ratio,
-    crop_into,
-    display_size,
-    normalize_rotation,
-    resize_target,
-    rotate,
-)
+from service.decoding.transform import crop_into, display_size
 from service.decoding.types import DecodedClip, DecodeLimits, DecodeRequest, PacketScan, SamplingPlan
 from service.errors import ClipTooLarge, ServiceError, Undecodable
-
-#: Decoders whose ``skip_frame="NONREF"`` drops exactly the frames no other frame references (checked
-#: bit-exact against a full decode by the tests). Not libdav1d: with it a sampled AV1 frame went missing.
-SKIP_NONREF_CODECS = frozenset({"h264", "hevc"})
-
-_DECODE_ERRORS = (av.error.FFmpegError, OSError, ValueError, EOFError, MemoryError)
 
 
 def _keyframe_table(scan: PacketScan) -> tuple[list[int], list[int]]:
@@ -110,35 +102,15 @@ def plan_decode(scan: PacketScan, targets: Sequence[int]) -> tuple[list[_Jump], 
     return jumps, consumed
 
 
-class _Sampler:
+class _Sampler(FrameConverter):
     """Converts wanted frames and writes their crops into the output array."""
 
     def __init__(self, request: DecodeRequest, limits: DecodeLimits, sample_aspect: float, t: int) -> None:
+        super().__init__(request.short_side, limits, sample_aspect)
         self.request = request
-        self.limits = limits
-        self.sample_aspect = sample_aspect
-        self.reformatter = VideoReformatter()
         size = request.crop_size
         shape = (t, size, size, 3) if request.crops == 1 else (request.crops, t, size, size, 3)
         self.out: npt.NDArray[np.uint8] = np.empty(shape, dtype=np.uint8)
-        self.rotation: int | None = None
-        self.pix_fmt: str | None = None
-
-    def convert(self, frame: VideoFrame) -> npt.NDArray[np.uint8]:
-        """RGB at the resize target, rotated upright (a view of a fresh array)."""
-        width, height = frame.width, frame.height
-        display_w, _ = display_size(width, height, 0, self.sample_aspect)
-        if aspect_ratio(display_w, height) > self.limits.max_aspect_ratio:
-            raise ClipTooLarge(f"a frame is {display_w}x{height} as displayed, over the aspect-ratio limit")
-        target_w, target_h = resize_target(display_w, height, self.request.short_side)
-        # one scaler thread: the frames are small after the resize, and workers already run in parallel
-        rgb = self.reformatter.reformat(frame, width=target_w, height=target_h, format="rgb24", threads=1)
-        image = cast(npt.NDArray[np.uint8], rgb.to_ndarray())
-        rotation = normalize_rotation(frame.rotation)
-        if self.rotation is None:
-            self.rotation = rotation
-            self.pix_fmt = frame.format.name
-        return rotate(image, rotation)
 
     def write(self, t: int, image: npt.NDArray[np.uint8]) -> None:
         crop_into(self.out, t, image, self.request.crop_size, self.request.crops)
@@ -256,7 +228,7 @@ def _decode_targets(
         pos += 1
         try:
             frames = context.decode(packet)
-        except _DECODE_ERRORS:
+        except DECODE_ERRORS:
             packets_failed += 1
             continue
         state.take(frames)
@@ -264,7 +236,7 @@ def _decode_targets(
         context.skip_frame = "DEFAULT"
         try:
             state.take(context.decode(None))
-        except _DECODE_ERRORS:
+        except DECODE_ERRORS:
             packets_failed += 1
     state.hold_last()
     return _Decoded(
@@ -307,36 +279,20 @@ def _open_and_scan(data: bytes | BinaryIO, limits: DecodeLimits) -> _Opened:
         raise
 
 
-def _configure_decoder(stream: av.video.stream.VideoStream, limits: DecodeLimits) -> None:
-    context = stream.codec_context
-    context.options = {"max_pixels": str(limits.max_pixels)}
-    if int(context.width) * int(context.height) >= limits.threads_min_pixels:
-        context.thread_type = "AUTO"
-        context.thread_count = limits.decoder_threads
-
-
-def _sample_aspect(stream: av.video.stream.VideoStream) -> float:
-    sar = stream.codec_context.sample_aspect_ratio
-    if sar is None or sar.numerator <= 0 or sar.denominator <= 0:
-        return 1.0
-    value = float(sar)
-    return value if 0.1 <= value <= 10.0 else 1.0
-
-
 def _clip(opened: _Opened, plan: SamplingPlan, request: DecodeRequest, limits: DecodeLimits) -> DecodedClip:
     stream = opened.chosen.stream
     skip_nonref = stream.codec_context.name in SKIP_NONREF_CODECS
-    sampler = _Sampler(request, limits, _sample_aspect(stream), len(plan.indices))
+    sampler = _Sampler(request, limits, sample_aspect(stream), len(plan.indices))
     decoded = _decode_targets(stream, opened.packets, opened.scan, plan.indices, sampler, limits, skip_nonref)
     if decoded.damaged and skip_nonref:
         # how a damaged frame is concealed depends on the frames decoded before it: decode everything
         stream.codec_context.flush_buffers()
         stream.codec_context.skip_frame = "DEFAULT"
-        sampler = _Sampler(request, limits, _sample_aspect(stream), len(plan.indices))
+        sampler = _Sampler(request, limits, sample_aspect(stream), len(plan.indices))
         decoded = _decode_targets(stream, opened.packets, opened.scan, plan.indices, sampler, limits, False)
     rotation = sampler.rotation or 0
     context = stream.codec_context
-    width, height = display_size(int(context.width), int(context.height), rotation, _sample_aspect(stream))
+    width, height = display_size(int(context.width), int(context.height), rotation, sample_aspect(stream))
     origin = opened.times[0]
     return DecodedClip(
         frames=sampler.out,
@@ -400,12 +356,12 @@ def _decode_clips(
         opened = _open_and_scan(data, limits)
     except ServiceError:
         raise
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise Undecodable() from exc
     try:
         plans = plan_clips(request, opened.times, opened.fps)
         _check_budget(opened, plans, limits)
-        _configure_decoder(opened.chosen.stream, limits)
+        configure_decoder(opened.chosen.stream, limits)
         clips: list[DecodedClip] = []
         for plan in plans:
             opened.chosen.stream.codec_context.flush_buffers()
@@ -413,7 +369,7 @@ def _decode_clips(
         return tuple(clips)
     except ServiceError:
         raise
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise Undecodable() from exc
     finally:
         opened.container.close()

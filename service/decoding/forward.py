@@ -22,7 +22,6 @@ import bisect
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from typing import cast
 
 import av
 import av.container
@@ -31,7 +30,6 @@ import av.video.stream
 import numpy as np
 import numpy.typing as npt
 from av.video.frame import VideoFrame
-from av.video.reformatter import VideoReformatter
 
 from service.decoding.container import (
     check_header,
@@ -42,21 +40,18 @@ from service.decoding.container import (
     select_video_stream,
     stream_fps,
 )
-from service.decoding.decoder import SKIP_NONREF_CODECS
-from service.decoding.source import Source, open_source
-from service.decoding.transform import (
-    aspect_ratio,
-    crop_into,
-    display_size,
-    normalize_rotation,
-    resize_target,
-    rotate,
+from service.decoding.frames import (
+    DECODE_ERRORS,
+    SKIP_NONREF_CODECS,
+    FrameConverter,
+    configure_decoder,
+    sample_aspect,
 )
+from service.decoding.source import Source, open_source
+from service.decoding.transform import crop_into, display_size
 from service.decoding.types import DecodeLimits, PacketScan
 from service.decoding.windows import DecodedWindow, TimelinePlan, WindowRequest, WindowSpec, plan_windows
 from service.errors import ClipTooLarge, ServiceError, Undecodable
-
-_DECODE_ERRORS = (av.error.FFmpegError, OSError, ValueError, EOFError, MemoryError)
 
 Stream = av.video.stream.VideoStream
 
@@ -75,14 +70,6 @@ def _open(source: Source, limits: DecodeLimits, stack: ExitStack) -> av.containe
     return container
 
 
-def _sample_aspect(stream: Stream) -> float:
-    sar = stream.codec_context.sample_aspect_ratio
-    if sar is None or sar.numerator <= 0 or sar.denominator <= 0:
-        return 1.0
-    value = float(sar)
-    return value if 0.1 <= value <= 10.0 else 1.0
-
-
 def _scan(source: Source, request: WindowRequest, limits: DecodeLimits) -> tuple[TimelinePlan, PacketScan]:
     """Open, check the header, scan the packets (timestamps only) and plan every window."""
     with ExitStack() as stack:
@@ -99,30 +86,6 @@ def _scan(source: Source, request: WindowRequest, limits: DecodeLimits) -> tuple
             stream_index=int(chosen.stream.index),
         )
         return plan, scan
-
-
-class _Converter:
-    """Converts a decoded frame once: RGB at the resize target, rotated upright (as single clips are)."""
-
-    def __init__(self, stream: Stream, short_side: int, limits: DecodeLimits) -> None:
-        self.short_side = short_side
-        self.limits = limits
-        self.sample_aspect = _sample_aspect(stream)
-        self.reformatter = VideoReformatter()
-        self.rotation: int | None = None
-
-    def convert(self, frame: VideoFrame) -> npt.NDArray[np.uint8]:
-        display_w, _ = display_size(frame.width, frame.height, 0, self.sample_aspect)
-        if aspect_ratio(display_w, frame.height) > self.limits.max_aspect_ratio:
-            raise ClipTooLarge(
-                f"a frame is {display_w}x{frame.height} as displayed, over the aspect-ratio limit"
-            )
-        target_w, target_h = resize_target(display_w, frame.height, self.short_side)
-        rgb = self.reformatter.reformat(frame, width=target_w, height=target_h, format="rgb24", threads=1)
-        rotation = normalize_rotation(frame.rotation)
-        if self.rotation is None:
-            self.rotation = rotation
-        return rotate(cast(npt.NDArray[np.uint8], rgb.to_ndarray()), rotation)
 
 
 @dataclass(kw_only=True)
@@ -154,7 +117,7 @@ class _Forward:
         self.target_pts = frozenset(scan.frame_pts[t] for t in self.targets)
         self.images: dict[int, npt.NDArray[np.uint8]] = {}  # target -> image of the frame used
         self.used: dict[int, int] = {}  # target -> the frame actually used
-        self.converter = _Converter(stream, request.clip.short_side, limits)
+        self.converter = FrameConverter(request.clip.short_side, limits, sample_aspect(stream))
         self.at = _Progress()
 
     @property
@@ -218,7 +181,7 @@ class _Forward:
         rotation = self.converter.rotation or 0
         context = self.stream.codec_context
         width, height = display_size(
-            int(context.width), int(context.height), rotation, _sample_aspect(self.stream)
+            int(context.width), int(context.height), rotation, sample_aspect(self.stream)
         )
         origin = self.scan.frame_pts[0]
         tb = self.scan.time_base
@@ -237,21 +200,12 @@ class _Forward:
         )
 
 
-def _configure(stream: Stream, limits: DecodeLimits) -> bool:
-    """Decoder options (pixel limit, threads for large video); whether non-reference frames may be skipped."""
-    context = stream.codec_context
-    context.options = {"max_pixels": str(limits.max_pixels)}
-    if int(context.width) * int(context.height) >= limits.threads_min_pixels:
-        context.thread_type = "AUTO"
-        context.thread_count = limits.decoder_threads
-    return str(context.name) in SKIP_NONREF_CODECS
-
-
 def _pass(container: av.container.InputContainer, forward: _Forward) -> Iterator[DecodedWindow]:
     """Demux and decode forward, handing out each window as soon as it is complete."""
     stream = forward.stream
     context = stream.codec_context
-    skip = _configure(stream, forward.limits)
+    configure_decoder(stream, forward.limits)
+    skip = str(context.name) in SKIP_NONREF_CODECS
     skipping = False
     try:
         for packet in container.demux(stream):
@@ -266,7 +220,7 @@ def _pass(container: av.container.InputContainer, forward: _Forward) -> Iterator
                 skipping = not wanted
             try:
                 frames = context.decode(packet)
-            except _DECODE_ERRORS:
+            except DECODE_ERRORS:
                 forward.at.packets_failed += 1
                 skip = False  # concealing damage needs every frame before it
                 continue
@@ -280,7 +234,7 @@ def _pass(container: av.container.InputContainer, forward: _Forward) -> Iterator
         try:
             for frame in context.decode(None):
                 forward.take(frame)
-        except _DECODE_ERRORS:
+        except DECODE_ERRORS:
             forward.at.packets_failed += 1
     forward.hold_last()
     yield from forward.ready()
@@ -317,7 +271,7 @@ def decode_windows(
                 return
             except ServiceError:
                 raise
-            except _DECODE_ERRORS as exc:
+            except DECODE_ERRORS as exc:
                 raise Undecodable() from exc
             yield item
     finally:
