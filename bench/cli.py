@@ -6,6 +6,7 @@
     vtserve bench gpu                      # TimeSformer-Base on the GPU (fails clearly without CUDA)
     vtserve bench gpu --device cpu --tiny  # smoke test of the GPU harness on CPU
     vtserve bench overload --clients 1,4,16,64,256 --duration 15   # goodput past the knee (not in `all`)
+    vtserve bench quantize                 # float32 vs int8 bundles: latency, top-1 on motion (not in `all`)
 
 Results go to `--out` (default `bench/results/`): `<mode>.json`, `<mode>.md`, `<mode>.png`, and
 `summary.md` gathering the markdown tables of every mode that has run.
@@ -16,8 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-MODES = ("e2e", "models", "gpu", "overload", "all")
-SUMMARY_PARTS = ("e2e.md", "models.md", "gpu.md", "overload.md")
+MODES = ("e2e", "models", "gpu", "overload", "quantize", "all")
+SUMMARY_PARTS = ("e2e.md", "models.md", "gpu.md", "overload.md", "quantize.md")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,6 +101,13 @@ def run_overload(args: argparse.Namespace) -> None:
     _written(write_overload(run_args(args), args.out))
 
 
+def run_quantize(args: argparse.Namespace) -> None:
+    from bench.quantize import run as run_bench
+    from bench.quantize import write_quantize
+
+    _written(write_quantize(run_bench(out_dir=args.out), args.out))
+
+
 def write_summary(out_dir: Path) -> Path | None:
     parts = [(out_dir / name).read_text() for name in SUMMARY_PARTS if (out_dir / name).is_file()]
     if not parts:
@@ -121,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
             status = 2
     if args.mode == "overload":
         run_overload(args)
+    if args.mode == "quantize":
+        run_quantize(args)
     summary = write_summary(args.out)
     if summary is not None:
         print(f"wrote {summary}")

@@ -1,10 +1,11 @@
-"""The raw pipeline limit: the service's decoder pool and runtime+batcher driven in-process, no HTTP.
+"""The raw pipeline limit: the service's own `Predictor` driven in-process, no HTTP.
 
 The same components `vtserve serve` builds (`DecoderPool` from `service.app.default_decoder`, the model
-through `service.loading.load_model`: bundle → runtime → warm-up → dynamic batcher), the same settings
-and the same clips; `concurrency` coroutines each decode a clip in the pool and submit its frames to the
-batcher, back to back, for `duration_s`. Its throughput is the ceiling the service is measured against:
-what is lost over it is the cost of HTTP, multipart parsing, JSON and the event loop.
+through `service.loading.load_model`: bundle → runtime → warm-up → dynamic batcher, both behind a
+`service.pipeline.Predictor`), the same settings and the same clips; `concurrency` coroutines each run
+`Predictor.run` on a clip (decode in the pool, batch, infer, postprocess), back to back, for `duration_s`.
+Its throughput is the ceiling the service is measured against: what is lost over it is the cost of HTTP,
+multipart parsing, JSON and the event loop.
 """
 
 from __future__ import annotations
@@ -43,14 +44,13 @@ class LimitResult:
 
 
 async def _worker(
-    pool: Any,
+    predictor: Any,
     model: Any,
     clips: Sequence[Clip],
     offset: int,
     deadline: float,
     latencies: list[float],
     errors: Counter[str],
-    batch_sizes: list[int],
 ) -> None:
     i = offset
     while time.perf_counter() < deadline:
@@ -58,39 +58,46 @@ async def _worker(
         i += 1
         t0 = time.perf_counter()
         try:
-            decoded = await pool.decode(clip.data, model.decode_request)
-            result = await asyncio.wrap_future(model.batcher.submit(decoded.frames))
+            with predictor.admission.admit(model.name):
+                await predictor.run(model, clip.data)
         except Exception as exc:
             errors[getattr(exc, "code", type(exc).__name__)] += 1
             continue
         latencies.append(time.perf_counter() - t0)
-        batch_sizes.append(result.batch_size)
+
+
+def _batches(predictor: Any, model: str) -> tuple[float, float]:
+    """(clips, batches) the model's batcher has run so far, from its `vtserve_batch_size` histogram."""
+    registry = predictor.metrics.registry
+    labels = {"model": model}
+    clips = registry.get_sample_value("vtserve_batch_size_sum", labels) or 0.0
+    return clips, registry.get_sample_value("vtserve_batch_size_count", labels) or 0.0
 
 
 async def _drive(
-    pool: Any, model: Any, clips: Sequence[Clip], concurrency: int, duration_s: float
+    predictor: Any, model: Any, clips: Sequence[Clip], concurrency: int, duration_s: float
 ) -> LimitResult:
     latencies: list[float] = []
-    batch_sizes: list[int] = []
     errors: Counter[str] = Counter()
+    before = _batches(predictor, model.name)
     start = time.perf_counter()
     deadline = start + duration_s
     await asyncio.gather(
         *(
-            _worker(
-                pool, model, clips, (k * len(clips)) // concurrency, deadline, latencies, errors, batch_sizes
-            )
+            _worker(predictor, model, clips, (k * len(clips)) // concurrency, deadline, latencies, errors)
             for k in range(concurrency)
         )
     )
     elapsed = time.perf_counter() - start
+    after = _batches(predictor, model.name)
+    batches = after[1] - before[1]
     return LimitResult(
         concurrency=concurrency,
         duration_s=elapsed,
         ok=len(latencies),
         errors=dict(errors),
         latencies_s=latencies,
-        mean_batch_size=round(sum(batch_sizes) / len(batch_sizes), 2) if batch_sizes else None,
+        mean_batch_size=round((after[0] - before[0]) / batches, 2) if batches else None,
     )
 
 
@@ -104,26 +111,34 @@ def measure(
     settings_overrides: dict[str, Any] | None = None,
     warmup_rounds: int = 1,
 ) -> list[LimitResult]:
-    """Build pool + model from `Settings` as the service does, warm up on every clip, then drive."""
+    """Build pool, model and `Predictor` from `Settings` as the service does, warm up on every clip, then
+    drive."""
+    from service.admission import admission_limit
     from service.app import default_decoder
     from service.bundles import resolve_bundle
+    from service.loaded_models import LoadedModels
     from service.loading import load_model
+    from service.metrics import Metrics
+    from service.pipeline import Predictor
     from service.settings import Settings
 
     settings = Settings(
         model_repository=repository, models=[model_name], log_level="warning", **(settings_overrides or {})
     )
+    metrics = Metrics()
     pool = default_decoder(settings)
-    model = load_model(model_name, resolve_bundle(model_name, settings, allow_export=False), settings, None)
+    model = load_model(
+        model_name, resolve_bundle(model_name, settings, allow_export=False), settings, metrics
+    )
+    predictor = Predictor(
+        LoadedModels([model], model.name), pool, metrics=metrics, max_in_progress=admission_limit(settings)
+    )
     try:
-        if warmup_rounds:
-            asyncio.run(_drive(pool, model, clips, 1, 0.001))  # starts nothing long; warms the event loop
-            for _ in range(warmup_rounds):
-                for clip in clips:
-                    model.batcher.submit(
-                        pool.decode_blocking(clip.data, model.decode_request).frames
-                    ).result()
-        return [asyncio.run(_drive(pool, model, clips, c, duration_s)) for c in concurrency]
+        for _ in range(warmup_rounds):
+            asyncio.run(_drive(predictor, model, clips, 1, 0.001))
+            for clip in clips:
+                model.batcher.submit(pool.decode_blocking(clip.data, model.decode_request).frames).result()
+        return [asyncio.run(_drive(predictor, model, clips, c, duration_s)) for c in concurrency]
     finally:
         model.batcher.close(drain=True, timeout_s=30.0)
         model.runtime.close()
