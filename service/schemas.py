@@ -139,6 +139,11 @@ class InputInfo(_Body):
 
 
 class SamplingInfo(_Body):
+    """How the model samples and crops a clip: the sampling fields of its `DecodeRequest`, read off it
+    by name (`SamplingInfo.model_validate(model.decode_request)`)."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
     policy: str
     num_frames: int
     frame_stride: int | None

@@ -40,9 +40,9 @@ async def readyz(state: StateDep) -> ReadyResponse:
 
 
 def model_info(model: LoadedModel) -> ModelInfo:
-    """A loaded model as `/v1/models` lists it: the bundle's input tensor and contract, and its runtime."""
+    """A loaded model as `/v1/models` lists it: the bundle's input tensor, how clips are sampled for it
+    (a projection of its input contract), and its runtime."""
     m, spec = model.manifest, model.manifest.inputs[0]
-    contract = m.input
     return ModelInfo(
         name=model.name,
         version=m.version,
@@ -50,14 +50,7 @@ def model_info(model: LoadedModel) -> ModelInfo:
         attention=m.attention,
         labels=list(m.labels),
         input=InputInfo(name=spec.name, dtype=spec.dtype, shape=list(spec.shape)),
-        sampling=SamplingInfo(
-            policy=contract.sampling,
-            num_frames=contract.num_frames,
-            frame_stride=contract.frame_stride,
-            target_fps=contract.target_fps,
-            short_side=contract.short_side,
-            crop_size=contract.image_size,
-        ),
+        sampling=SamplingInfo.model_validate(model.decode_request),
         has_attention=m.has_attention,
         runtime=model.runtime.name,
         provider=model.runtime.provider,

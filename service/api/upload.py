@@ -28,18 +28,22 @@ def body_limit(max_upload_bytes: int) -> int:
     return max_upload_bytes + MULTIPART_OVERHEAD
 
 
-def _check_declared_length(request: Request, limit: int, max_bytes: int) -> None:
+def _check_declared_length(request: Request, limit: int, message: str) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the upload exceeds {max_bytes} bytes")
+        raise PayloadTooLarge(message)
 
 
-async def _read_raw(request: Request, max_bytes: int) -> bytes:
+async def read_body(request: Request, limit: int, *, what: str = "the upload") -> bytes:
+    """The raw body as it streams in; PayloadTooLarge ("{what} exceeds {limit} bytes") as soon as its
+    declared length, or what has arrived, passes `limit`."""
+    message = f"{what} exceeds {limit} bytes"
+    _check_declared_length(request, limit, message)
     buffer = bytearray()
     async for chunk in request.stream():
         buffer += chunk
-        if len(buffer) > max_bytes:
-            raise PayloadTooLarge(f"the upload exceeds {max_bytes} bytes")
+        if len(buffer) > limit:
+            raise PayloadTooLarge(message)
     return bytes(buffer)
 
 
@@ -63,11 +67,10 @@ async def read_upload(request: Request, max_bytes: int) -> bytes:
     """The clip's bytes; raises BadRequest, PayloadTooLarge or UnsupportedContentType."""
     kind = media_type(request)
     if kind == MULTIPART:
-        _check_declared_length(request, body_limit(max_bytes), max_bytes)
+        _check_declared_length(request, body_limit(max_bytes), f"the upload exceeds {max_bytes} bytes")
         data = await _read_multipart(request, max_bytes)
     elif kind.startswith("video/") or kind in RAW_TYPES:
-        _check_declared_length(request, max_bytes, max_bytes)
-        data = await _read_raw(request, max_bytes)
+        data = await read_body(request, max_bytes)
     else:
         raise UnsupportedContentType()
     if not data:

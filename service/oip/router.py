@@ -26,13 +26,12 @@ from export.manifest import OUTPUT_LOGITS, OUTPUT_SPATIAL, OUTPUT_TEMPORAL
 from service.api.admit import admission_slot
 from service.api.deps import StateDep
 from service.api.errors import status_for
-from service.api.upload import body_limit
+from service.api.upload import body_limit, read_body
 from service.batching import ItemResult
 from service.errors import (
     BadRequest,
     ModelNotFound,
     NotReady,
-    PayloadTooLarge,
     ServiceError,
     UnsupportedContentType,
 )
@@ -190,15 +189,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding != "identity":
         raise UnsupportedContentType(f"Content-Encoding {encoding!r} is not supported; send it uncompressed")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the request body exceeds {limit} bytes")
-    buffer = bytearray()
-    async for chunk in request.stream():
-        buffer += chunk
-        if len(buffer) > limit:
-            raise PayloadTooLarge(f"the request body exceeds {limit} bytes")
-    return bytes(buffer)
+    return await read_body(request, limit, what="the request body")
 
 
 async def _infer(request: Request, state: ServiceState, name: str, version: str | None) -> Response:
