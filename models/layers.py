@@ -82,9 +82,18 @@ class Attention(nn.Module):
         self, x: Tensor, *, mask: Tensor | None = None, bias: Tensor | None = None, need_weights: bool = False
     ) -> tuple[Tensor, Tensor | None]:
         """`[N, L, D]` → (`[N, L, D]`, head-averaged probabilities `[N, L, L]` or None)."""
-        length, dim = x.shape[1], x.shape[2]
-        qkv = self._qkv(x).reshape(-1, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]  # [N, heads, L, head_dim]
+        q, k, v = self._qkv_heads(x)
+        return self._attend_heads(q, k, v, mask=mask, bias=bias, need_weights=need_weights)
+
+    def _qkv_heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """`[N, L, D]` → q, k, v, each `[N, heads, L, head_dim]`."""
+        qkv = self._qkv(x).reshape(-1, x.shape[1], 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return qkv[0], qkv[1], qkv[2]
+
+    def _attend_heads(
+        self, q: Tensor, k: Tensor, v: Tensor, *, mask: Tensor | None, bias: Tensor | None, need_weights: bool
+    ) -> tuple[Tensor, Tensor | None]:
+        """`[N, heads, L, head_dim]` q, k, v → attention, `proj`: (`[N, L, D]`, probabilities or None)."""
         attn_bias, dead = additive_bias(mask, bias, q.dtype)
         weights: Tensor | None = None
         if need_weights:
@@ -96,7 +105,7 @@ class Attention(nn.Module):
             out = self.attn_drop(self._probs(q, k, attn_bias)) @ v
         if dead is not None:
             out = out.masked_fill(dead, 0.0)
-        out = out.transpose(1, 2).reshape(-1, length, dim)
+        out = out.transpose(1, 2).reshape(-1, q.shape[2], self.num_heads * self.head_dim)
         return self.proj_drop(self.proj(out)), weights
 
     def _probs(self, q: Tensor, k: Tensor, attn_bias: Tensor | None) -> Tensor:

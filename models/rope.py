@@ -18,12 +18,11 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from models.attention_maps import BlockAttention, joint_reducer, register_reducer
 from models.blocks import JointSpaceTimeBlock, register_block
-from models.layers import Attention, Grid, additive_bias
+from models.layers import Attention, Grid
 
 
 class Rotary(NamedTuple):
@@ -88,22 +87,9 @@ class RopeAttention(Attention):
         need_weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """`[N, L, D]` → (`[N, L, D]`, head-averaged probabilities `[N, L, L]` or None)."""
-        length, dim = x.shape[1], x.shape[2]
-        qkv = self._qkv(x).reshape(-1, length, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = apply_rotary(qkv[0], rope), apply_rotary(qkv[1], rope), qkv[2]
-        attn_bias, dead = additive_bias(mask, bias, q.dtype)
-        weights: Tensor | None = None
-        if need_weights:
-            out, weights = self._per_head(q, k, v, attn_bias, dead)
-        elif self.fused:
-            p = self.attn_drop.p if self.training else 0.0
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, dropout_p=p, scale=self.scale)
-        else:
-            out = self.attn_drop(self._probs(q, k, attn_bias)) @ v
-        if dead is not None:
-            out = out.masked_fill(dead, 0.0)
-        out = out.transpose(1, 2).reshape(-1, length, dim)
-        return self.proj_drop(self.proj(out)), weights
+        q, k, v = self._qkv_heads(x)
+        q, k = apply_rotary(q, rope), apply_rotary(k, rope)
+        return self._attend_heads(q, k, v, mask=mask, bias=bias, need_weights=need_weights)
 
 
 @register_block
