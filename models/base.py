@@ -164,6 +164,28 @@ class VideoModel(nn.Module):
     ) -> ModelCard:
         raise NotImplementedError
 
+    @classmethod
+    def card_for(
+        cls,
+        config: VideoConfig,
+        *,
+        attention: str,
+        name: str = "",
+        labels: tuple[str, ...] | None = None,
+        prefix: str = "",
+        **policy: Any,
+    ) -> ModelCard:
+        """The card every `default_card` builds: `name` or `{prefix}_{frames}x{size}` (prefix: `arch`),
+        this class's architecture, `attention`, `labels` (default `class_0`, …) and the config's input
+        contract under the sampling/preprocessing `policy` (`mean=…`, `sampling=…`, `test_crops=…`)."""
+        return ModelCard(
+            name=name or f"{prefix or cls.arch}_{config.num_frames}x{config.image_size}",
+            architecture=cls.arch,
+            attention=attention,
+            labels=labels or default_labels(config.num_classes),
+            input=config.input_contract(**policy),
+        )
+
     def _check_card(self) -> None:
         c, card = self.config, self.card
         contract = c.input_contract()  # the config's own projection (a model may derive its cell)

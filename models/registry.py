@@ -27,6 +27,20 @@ F = TypeVar("F", bound=ModelFactory)
 
 _REGISTRY: dict[str, ModelFactory] = {}
 
+#: The tiny size of tests and demos: 4 frames of 32², patch 8, width 48, 2 layers of 3 heads, 5 classes.
+TINY: dict[str, Any] = {
+    "num_frames": 4,
+    "image_size": 32,
+    "patch_size": 8,
+    "embed_dim": 48,
+    "depth": 2,
+    "num_heads": 3,
+    "mlp_dim": 96,
+    "num_classes": 5,
+}
+#: The card of every tiny model: uniform sampling, one clip, one crop.
+TINY_CARD: dict[str, Any] = {"sampling": "uniform", "frame_stride": None, "test_clips": 1, "test_crops": 1}
+
 #: Input-contract fields that follow from the config and cannot be overridden on their own.
 _CONTRACT_DERIVED = {"num_frames", "image_size", "patch_size", "tubelet_size"}
 #: Card fields that follow from the config (or `labels=`) and cannot be overridden on their own.

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps, reduce_attention
-from models.base import VideoConfig, VideoModel, default_labels, resample_prefixed_2d
+from models.base import VideoConfig, VideoModel, resample_prefixed_2d
 from models.blocks import build_blocks, run_blocks
 from models.card import KINETICS_MEAN, KINETICS_STD, ModelCard
 from models.layers import Grid, PatchEmbed, prepend_cls, resample_1d
@@ -95,18 +95,16 @@ class TimeSformer(VideoModel):
         cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
     ) -> ModelCard:
         assert isinstance(config, TimeSformerConfig)
-        return ModelCard(
-            name=name or f"timesformer_{config.num_frames}x{config.image_size}",
-            architecture=cls.arch,
+        return cls.card_for(
+            config,
             attention=config.attention,
-            labels=labels or default_labels(config.num_classes),
-            input=config.input_contract(
-                mean=KINETICS_MEAN,
-                std=KINETICS_STD,
-                sampling="stride",
-                frame_stride=OFFICIAL_FRAME_STRIDE.get(config.num_frames, 32),
-                test_crops=3,
-            ),
+            name=name,
+            labels=labels,
+            mean=KINETICS_MEAN,
+            std=KINETICS_STD,
+            sampling="stride",
+            frame_stride=OFFICIAL_FRAME_STRIDE.get(config.num_frames, 32),
+            test_crops=3,
         )
 
     def _tokens(self, x: Tensor) -> Tensor:

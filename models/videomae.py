@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps, reduce_attention
-from models.base import VideoConfig, VideoModel, default_labels
+from models.base import VideoConfig, VideoModel
 from models.blocks import build_blocks, run_blocks
 from models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from models.layers import QkvBias, sinusoid_table
@@ -56,20 +56,18 @@ class VideoMAE(VideoModel):
     def default_card(
         cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
     ) -> ModelCard:
-        return ModelCard(
-            name=name or f"videomae_{config.num_frames}x{config.image_size}",
-            architecture=cls.arch,
+        # VideoMAE's Kinetics protocol: 5 temporal clips x 3 spatial crops
+        return cls.card_for(
+            config,
             attention="joint_space_time",
-            labels=labels or default_labels(config.num_classes),
-            # VideoMAE's Kinetics protocol: 5 temporal clips x 3 spatial crops
-            input=config.input_contract(
-                mean=IMAGENET_MEAN,
-                std=IMAGENET_STD,
-                sampling="stride",
-                frame_stride=4,
-                test_clips=5,
-                test_crops=3,
-            ),
+            name=name,
+            labels=labels,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            sampling="stride",
+            frame_stride=4,
+            test_clips=5,
+            test_crops=3,
         )
 
     def forward_features(

@@ -35,12 +35,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps, BlockAttention, register_reducer
-from models.base import VideoConfig, VideoModel, default_labels
+from models.base import VideoConfig, VideoModel
 from models.blocks import build_blocks, run_blocks
 from models.card import ModelCard
 from models.layers import Attention, Grid, square_side
 from models.pooling import AttentionPool, frame_normalised
-from models.registry import build_model, register_model
+from models.registry import TINY, build_model, register_model
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,12 +138,13 @@ class VideoPrism(VideoModel):
     def default_card(
         cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
     ) -> ModelCard:
-        return ModelCard(
-            name=name or f"videoprism_{config.num_frames}x{config.image_size}",
-            architecture=cls.arch,
+        return cls.card_for(  # RGB in [0, 1]
+            config,
             attention="videoprism",
-            labels=labels or default_labels(config.num_classes),
-            input=config.input_contract(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),  # RGB in [0, 1]
+            name=name,
+            labels=labels,
+            mean=(0.0, 0.0, 0.0),
+            std=(1.0, 1.0, 1.0),
         )
 
     def encode(self, x: Tensor, *, return_attention: bool) -> tuple[Tensor, BlockAttention | None]:
@@ -194,17 +195,7 @@ class VideoPrism(VideoModel):
 
 
 # --- named constructors ------------------------------------------------------------------------------
-_TINY: dict[str, Any] = {
-    "num_frames": 4,
-    "image_size": 32,
-    "patch_size": 8,
-    "embed_dim": 48,
-    "depth": 2,
-    "temporal_depth": 1,
-    "num_heads": 3,
-    "mlp_dim": 96,
-    "num_classes": 5,
-}
+_TINY: dict[str, Any] = {**TINY, "temporal_depth": 1}
 
 
 @register_model

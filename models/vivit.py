@@ -18,12 +18,13 @@ case and is wrong for video; we do not use it.)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps, reduce_attention
-from models.base import VideoConfig, VideoModel, default_labels, resample_prefixed_1d, resample_prefixed_2d
+from models.base import VideoConfig, VideoModel, resample_prefixed_1d, resample_prefixed_2d
 from models.blocks import build_blocks, run_blocks
 from models.card import ModelCard
 from models.layers import GeluApprox, Grid, prepend_cls, resample_3d, square_side
@@ -47,19 +48,15 @@ class ViViTFactorisedConfig(ViViTConfig):
     temporal_depth: int = 4
 
 
-def _vivit_card(
-    config: ViViTConfig, *, arch: str, attention: str, name: str, labels: tuple[str, ...] | None
-) -> ModelCard:
-    return ModelCard(
-        name=name or f"{arch}_{config.num_frames}x{config.image_size}",
-        architecture=arch,
-        attention=attention,
-        labels=labels or default_labels(config.num_classes),
-        # scenic feeds [-1, 1]; ViViT evaluates 4 temporal clips x 3 spatial crops
-        input=config.input_contract(
-            mean=VIVIT_MEAN, std=VIVIT_STD, sampling="stride", frame_stride=2, test_clips=4, test_crops=3
-        ),
-    )
+#: scenic feeds [-1, 1]; ViViT evaluates 4 temporal clips x 3 spatial crops
+VIVIT_POLICY: dict[str, Any] = {
+    "mean": VIVIT_MEAN,
+    "std": VIVIT_STD,
+    "sampling": "stride",
+    "frame_stride": 2,
+    "test_clips": 4,
+    "test_crops": 3,
+}
 
 
 class ViViT(VideoModel):
@@ -87,7 +84,7 @@ class ViViT(VideoModel):
         cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
     ) -> ModelCard:
         assert isinstance(config, ViViTConfig)
-        return _vivit_card(config, arch=cls.arch, attention="joint_space_time", name=name, labels=labels)
+        return cls.card_for(config, attention="joint_space_time", name=name, labels=labels, **VIVIT_POLICY)
 
     def forward_features(
         self, x: Tensor, *, return_attention: bool = False
@@ -162,7 +159,7 @@ class ViViTFactorised(VideoModel):
         cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
     ) -> ModelCard:
         assert isinstance(config, ViViTFactorisedConfig)
-        return _vivit_card(config, arch=cls.arch, attention="factorised_encoder", name=name, labels=labels)
+        return cls.card_for(config, attention="factorised_encoder", name=name, labels=labels, **VIVIT_POLICY)
 
     def forward_features(
         self, x: Tensor, *, return_attention: bool = False

@@ -30,12 +30,12 @@ import torch
 from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps, BlockAttention, frame_block_temporal, register_reducer
-from models.base import VideoConfig, VideoModel, default_labels
+from models.base import VideoConfig, VideoModel
 from models.blocks import JointSpaceTimeBlock, build_blocks
 from models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from models.layers import Grid, Mlp
 from models.pooling import AttentionPool, frame_normalised
-from models.registry import build_model, register_model
+from models.registry import TINY, TINY_CARD, build_model, register_model
 from models.rope import grid_positions, rope_tables
 
 
@@ -131,22 +131,20 @@ class VJEPA2(VideoModel):
     def default_card(
         cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
     ) -> ModelCard:
-        return ModelCard(
-            name=name or f"vjepa2_{config.num_frames}x{config.image_size}",
-            architecture=cls.arch,
+        # the reference preprocessor: short side to crop·256/224, centre crop, ImageNet mean/std;
+        # SSv2 probes: 16 frames at stride 4, 2 clips × 3 crops
+        return cls.card_for(
+            config,
             attention="vjepa2",
-            labels=labels or default_labels(config.num_classes),
-            # the reference preprocessor: short side to crop·256/224, centre crop, ImageNet mean/std;
-            # SSv2 probes: 16 frames at stride 4, 2 clips × 3 crops
-            input=config.input_contract(
-                mean=IMAGENET_MEAN,
-                std=IMAGENET_STD,
-                resize_short_side=int(config.image_size * 256 / 224),
-                sampling="stride",
-                frame_stride=4,
-                test_clips=2,
-                test_crops=3,
-            ),
+            name=name,
+            labels=labels,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            resize_short_side=int(config.image_size * 256 / 224),
+            sampling="stride",
+            frame_stride=4,
+            test_clips=2,
+            test_crops=3,
         )
 
     def embed(self, x: Tensor) -> Tensor:
@@ -184,24 +182,8 @@ class VJEPA2(VideoModel):
 
 
 # --- named constructors ------------------------------------------------------------------------------
-_TINY: dict[str, Any] = {
-    "num_frames": 4,
-    "image_size": 32,
-    "patch_size": 8,
-    "embed_dim": 48,
-    "depth": 2,
-    "num_heads": 3,
-    "mlp_dim": 96,
-    "num_classes": 5,
-    "pooler_depth": 1,
-}
-_TINY_CARD: dict[str, Any] = {
-    "sampling": "uniform",
-    "frame_stride": None,
-    "resize_short_side": None,
-    "test_clips": 1,
-    "test_crops": 1,
-}
+_TINY: dict[str, Any] = {**TINY, "pooler_depth": 1}
+_TINY_CARD: dict[str, Any] = {**TINY_CARD, "resize_short_side": None}
 
 
 @register_model

@@ -15,22 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from models.base import VideoModel
-from models.registry import build_model, register_model
+from models.registry import TINY, TINY_CARD, build_model, register_model
 from models.timesformer import TimeSformer, TimeSformerConfig
 from models.videomae import VideoMAE, VideoMAEConfig
 from models.vivit import ViViT, ViViTConfig, ViViTFactorised, ViViTFactorisedConfig
-
-_TINY: dict[str, Any] = {
-    "num_frames": 4,
-    "image_size": 32,
-    "patch_size": 8,
-    "embed_dim": 48,
-    "depth": 2,
-    "num_heads": 3,
-    "mlp_dim": 96,
-    "num_classes": 5,
-}
-_TINY_CARD: dict[str, Any] = {"sampling": "uniform", "frame_stride": None, "test_clips": 1, "test_crops": 1}
 
 
 # --- TimeSformer ------------------------------------------------------------------------------------
@@ -65,20 +53,20 @@ def timesformer_base_8x224_space_only(**overrides: Any) -> VideoModel:
 
 @register_model
 def timesformer_tiny(**overrides: Any) -> VideoModel:
-    config = TimeSformerConfig(**_TINY)
-    return build_model(TimeSformer, config, name="timesformer_tiny", card=_TINY_CARD, **overrides)
+    config = TimeSformerConfig(**TINY)
+    return build_model(TimeSformer, config, name="timesformer_tiny", card=TINY_CARD, **overrides)
 
 
 @register_model
 def timesformer_tiny_joint(**overrides: Any) -> VideoModel:
-    config = TimeSformerConfig(**_TINY, attention="joint_space_time")
-    return build_model(TimeSformer, config, name="timesformer_tiny_joint", card=_TINY_CARD, **overrides)
+    config = TimeSformerConfig(**TINY, attention="joint_space_time")
+    return build_model(TimeSformer, config, name="timesformer_tiny_joint", card=TINY_CARD, **overrides)
 
 
 @register_model
 def timesformer_tiny_space_only(**overrides: Any) -> VideoModel:
-    config = TimeSformerConfig(**_TINY, attention="space_only")
-    return build_model(TimeSformer, config, name="timesformer_tiny_space_only", card=_TINY_CARD, **overrides)
+    config = TimeSformerConfig(**TINY, attention="space_only")
+    return build_model(TimeSformer, config, name="timesformer_tiny_space_only", card=TINY_CARD, **overrides)
 
 
 # --- ViViT ------------------------------------------------------------------------------------------
@@ -94,13 +82,13 @@ def vivit_b_fe_k400(**overrides: Any) -> VideoModel:
 
 @register_model
 def vivit_tiny(**overrides: Any) -> VideoModel:
-    return build_model(ViViT, ViViTConfig(**_TINY), name="vivit_tiny", card=_TINY_CARD, **overrides)
+    return build_model(ViViT, ViViTConfig(**TINY), name="vivit_tiny", card=TINY_CARD, **overrides)
 
 
 @register_model
 def vivit_fe_tiny(**overrides: Any) -> VideoModel:
-    config = ViViTFactorisedConfig(**_TINY, temporal_depth=1)
-    return build_model(ViViTFactorised, config, name="vivit_fe_tiny", card=_TINY_CARD, **overrides)
+    config = ViViTFactorisedConfig(**TINY, temporal_depth=1)
+    return build_model(ViViTFactorised, config, name="vivit_fe_tiny", card=TINY_CARD, **overrides)
 
 
 # --- VideoMAE ---------------------------------------------------------------------------------------
@@ -111,4 +99,4 @@ def videomae_base_16x224(**overrides: Any) -> VideoModel:
 
 @register_model
 def videomae_tiny(**overrides: Any) -> VideoModel:
-    return build_model(VideoMAE, VideoMAEConfig(**_TINY), name="videomae_tiny", card=_TINY_CARD, **overrides)
+    return build_model(VideoMAE, VideoMAEConfig(**TINY), name="videomae_tiny", card=TINY_CARD, **overrides)

@@ -34,7 +34,6 @@ from models.attention_maps import AttentionMaps, reduce_attention
 from models.base import (
     VideoConfig,
     VideoModel,
-    default_labels,
     resample_prefixed_1d,
     resample_prefixed_2d,
 )
@@ -257,14 +256,17 @@ class MTV(VideoModel):
     ) -> ModelCard:
         """scenic's K400 protocol: 32 frames at stride 2, [-1, 1] input, 4 clips × 3 crops."""
         assert isinstance(config, MTVConfig)
-        return ModelCard(
-            name=name or f"mtv_{config.num_frames}x{config.image_size}",
-            architecture=cls.arch,
+        return cls.card_for(
+            config,
             attention=PATTERN,
-            labels=labels or default_labels(config.num_classes),
-            input=config.input_contract(
-                mean=MTV_MEAN, std=MTV_STD, sampling="stride", frame_stride=2, test_clips=4, test_crops=3
-            ),
+            name=name,
+            labels=labels,
+            mean=MTV_MEAN,
+            std=MTV_STD,
+            sampling="stride",
+            frame_stride=2,
+            test_clips=4,
+            test_crops=3,
         )
 
     def token_grids(self) -> dict[str, Grid]:

@@ -14,9 +14,7 @@ from typing import Any
 
 from models.base import VideoModel
 from models.mtv.model import MTV, MTVConfig
-from models.registry import build_model, register_model
-
-_TINY_CARD: dict[str, Any] = {"sampling": "uniform", "frame_stride": None, "test_clips": 1, "test_crops": 1}
+from models.registry import TINY_CARD, build_model, register_model
 
 
 @register_model
@@ -38,4 +36,4 @@ def mtv_tiny(**overrides: Any) -> VideoModel:
         global_depth=1,
         num_classes=5,
     )
-    return build_model(MTV, config, name="mtv_tiny", card=_TINY_CARD, **overrides)
+    return build_model(MTV, config, name="mtv_tiny", card=TINY_CARD, **overrides)

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps, BlockAttention, reduce_attention
-from models.base import VideoConfig, VideoModel, default_labels
+from models.base import VideoConfig, VideoModel
 from models.blocks import build_blocks, run_blocks
 from models.card import ModelCard
 from models.contract import Grid, token_grid
@@ -84,14 +84,10 @@ class _Encoder:
     norm: nn.LayerNorm
 
     def _build_encoder(
-        self,
-        config: VideoConfig,
-        *,
-        num_frames: int,
-        pattern: str,
-        drop_paths: list[float],
-        options: dict[str, Any] | None = None,
+        self, config: VideoConfig, *, num_frames: int, pattern: str, options: dict[str, Any] | None = None
     ) -> None:
+        """Parts for `num_frames` frames (a multiscale branch sees fewer than the config's), `pattern`'s
+        blocks with `options`, the config's drop-path rates."""
         c, d = config, config.embed_dim
         self.encoder_grid = token_grid(
             num_frames=num_frames,
@@ -110,7 +106,7 @@ class _Encoder:
         self.pos_embed = nn.Parameter(torch.zeros(1, self.encoder_grid.patches, d))
         self.time_embed = nn.Parameter(torch.zeros(1, self.encoder_grid.t, d))
         self.pos_drop = nn.Dropout(c.drop_rate)
-        self.blocks = build_blocks(pattern, c, drop_paths, **(options or {}))
+        self.blocks = build_blocks(pattern, c, c.drop_path_rates(), **(options or {}))
         self.norm = nn.LayerNorm(d, eps=c.norm_eps)
 
     def _encode(self, x: Tensor, *, return_attention: bool) -> tuple[Tensor, BlockAttention | None]:
@@ -132,19 +128,9 @@ class SpaceTimeEncoder(_Encoder, nn.Module):
     `num_frames` may differ from `config.num_frames` (a multiscale branch sees a subsampled clip).
     """
 
-    def __init__(
-        self,
-        config: VideoConfig,
-        *,
-        num_frames: int,
-        pattern: str,
-        drop_paths: list[float],
-        options: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, config: VideoConfig, *, num_frames: int, pattern: str) -> None:
         super().__init__()
-        self._build_encoder(
-            config, num_frames=num_frames, pattern=pattern, drop_paths=drop_paths, options=options
-        )
+        self._build_encoder(config, num_frames=num_frames, pattern=pattern)
 
     @property
     def grid(self) -> Grid:
@@ -164,13 +150,7 @@ class PatternViT(_Encoder, VideoModel):
     def __init__(self, config: PatternConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)
         c = config
-        self._build_encoder(
-            c,
-            num_frames=c.num_frames,
-            pattern=c.attention,
-            drop_paths=c.drop_path_rates(),
-            options=c.block_options(),
-        )
+        self._build_encoder(c, num_frames=c.num_frames, pattern=c.attention, options=c.block_options())
         self.head_drop = nn.Dropout(c.drop_rate)
         self.head = nn.Linear(c.embed_dim, c.num_classes)
         self._init_weights(self.pos_embed, self.time_embed)
@@ -180,12 +160,8 @@ class PatternViT(_Encoder, VideoModel):
         cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
     ) -> ModelCard:
         assert isinstance(config, PatternConfig)
-        return ModelCard(
-            name=name or f"{config.attention}_{config.num_frames}x{config.image_size}",
-            architecture=cls.arch,
-            attention=config.attention,
-            labels=labels or default_labels(config.num_classes),
-            input=config.input_contract(),
+        return cls.card_for(
+            config, attention=config.attention, name=name, labels=labels, prefix=config.attention
         )
 
     def forward_features(

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps, BlockAttention, reduce_attention, register_reducer
-from models.base import VideoConfig, VideoModel, default_labels
+from models.base import VideoConfig, VideoModel
 from models.card import ModelCard
 from models.contract import Grid
 from models.patterns.model import SpaceTimeEncoder, resample_encoder_tables
@@ -71,10 +71,7 @@ class MultiscaleViT(VideoModel):
         super().__init__(config, card)
         c = config
         self.branches = nn.ModuleList(
-            SpaceTimeEncoder(
-                c, num_frames=c.branch_frames(s), pattern=BRANCH_PATTERN, drop_paths=c.drop_path_rates()
-            )
-            for s in c.strides
+            SpaceTimeEncoder(c, num_frames=c.branch_frames(s), pattern=BRANCH_PATTERN) for s in c.strides
         )
         self.head_drop = nn.Dropout(c.drop_rate)
         self.head = nn.Linear(len(c.strides) * c.embed_dim, c.num_classes)
@@ -94,13 +91,7 @@ class MultiscaleViT(VideoModel):
         cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
     ) -> ModelCard:
         assert isinstance(config, MultiscaleConfig)
-        return ModelCard(
-            name=name or f"multiscale_{config.num_frames}x{config.image_size}",
-            architecture=cls.arch,
-            attention="multiscale",
-            labels=labels or default_labels(config.num_classes),
-            input=config.input_contract(),
-        )
+        return cls.card_for(config, attention="multiscale", name=name, labels=labels, prefix="multiscale")
 
     def forward_features(
         self, x: Tensor, *, return_attention: bool = False

@@ -28,20 +28,11 @@ from models.base import VideoModel
 from models.card import KINETICS_MEAN, KINETICS_STD
 from models.patterns.model import PatternConfig, PatternViT
 from models.patterns.multiscale import MultiscaleConfig, MultiscaleViT
-from models.registry import build_model, register_model
+from models.registry import TINY as REGISTRY_TINY
+from models.registry import TINY_CARD, build_model, register_model
 from models.timesformer import OFFICIAL_FRAME_STRIDE, TimeSformer, TimeSformerConfig
 
-TINY: dict[str, Any] = {
-    "num_frames": 8,
-    "image_size": 32,
-    "patch_size": 8,
-    "embed_dim": 48,
-    "depth": 2,
-    "num_heads": 4,
-    "mlp_dim": 96,
-    "num_classes": 5,
-}
-TINY_CARD: dict[str, Any] = {"sampling": "uniform", "frame_stride": None, "test_clips": 1, "test_crops": 1}
+TINY: dict[str, Any] = {**REGISTRY_TINY, "num_frames": 8, "num_heads": 4}
 VIVIT_32X2: dict[str, Any] = {"num_frames": 32, "tubelet_size": 2, "gelu": "tanh"}
 VIVIT_CARD: dict[str, Any] = {
     "mean": (0.5, 0.5, 0.5),

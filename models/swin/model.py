@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps, reduce_attention
-from models.base import VideoConfig, VideoModel, default_labels
+from models.base import VideoConfig, VideoModel
 from models.card import IMAGENET_MEAN, IMAGENET_STD, ModelCard
 from models.contract import Grid
 from models.swin.layers import PatchEmbed3D, SwinStage, WindowAttention
@@ -141,19 +141,17 @@ class VideoSwin(VideoModel):
     ) -> ModelCard:
         """The official test protocol: 32 frames at stride 2, short side 224, 4 clips × 3 crops, ImageNet."""
         assert isinstance(config, VideoSwinConfig)
-        return ModelCard(
-            name=name or f"video_swin_{config.num_frames}x{config.image_size}",
-            architecture=cls.arch,
+        return cls.card_for(
+            config,
             attention=PATTERN,
-            labels=labels or default_labels(config.num_classes),
-            input=config.input_contract(
-                mean=IMAGENET_MEAN,
-                std=IMAGENET_STD,
-                sampling="stride",
-                frame_stride=2,
-                test_clips=4,
-                test_crops=3,
-            ),
+            name=name,
+            labels=labels,
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            sampling="stride",
+            frame_stride=2,
+            test_clips=4,
+            test_crops=3,
         )
 
     def token_grids(self) -> dict[str, Grid]:

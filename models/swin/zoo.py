@@ -17,10 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from models.base import VideoModel
-from models.registry import build_model, register_model
+from models.registry import TINY_CARD, build_model, register_model
 from models.swin.model import VideoSwin, VideoSwinConfig
-
-_TINY_CARD: dict[str, Any] = {"sampling": "uniform", "frame_stride": None, "test_clips": 1, "test_crops": 1}
 
 
 @register_model
@@ -53,4 +51,4 @@ def video_swin_tiny(**overrides: Any) -> VideoModel:
         window_size=(2, 4, 4),
         num_classes=5,
     )
-    return build_model(VideoSwin, config, name="video_swin_tiny", card=_TINY_CARD, **overrides)
+    return build_model(VideoSwin, config, name="video_swin_tiny", card=TINY_CARD, **overrides)
