@@ -202,6 +202,37 @@ def frame_times_s(scan: PacketScan) -> tuple[float, ...]:
     return tuple(p * tb for p in scan.frame_pts)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StreamScan:
+    """The chosen video stream of an open container, its header checked and its packets scanned."""
+
+    chosen: ChosenStream
+    scan: PacketScan
+    packets: list[av.Packet[av.video.stream.VideoStream]]  # empty unless kept
+    fps: float
+    duration_s: float
+    times: tuple[float, ...]  # each frame's presentation time, in display order
+
+
+def scan_stream(
+    container: av.container.InputContainer, limits: DecodeLimits, *, keep_packets: bool = True
+) -> StreamScan:
+    """Select the video stream, check its header against `limits`, scan its packets (kept for decoding
+    when `keep_packets`) and derive fps, duration and frame times: the steps every decode starts with."""
+    chosen = select_video_stream(container)
+    check_header(chosen.stream, limits)
+    scan, packets = scan_packets(container, chosen.stream, limits, keep_packets=keep_packets)
+    fps = stream_fps(chosen.stream, scan)
+    return StreamScan(
+        chosen=chosen,
+        scan=scan,
+        packets=packets,
+        fps=fps,
+        duration_s=scan_duration_s(scan, fps),
+        times=frame_times_s(scan),
+    )
+
+
 def container_name(container: av.container.InputContainer) -> str:
     """The demuxer's name, e.g. ``mov,mp4,m4a,3gp,3g2,mj2`` or ``matroska,webm``."""
     return str(container.format.name)

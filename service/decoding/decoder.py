@@ -34,17 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from av.video.frame import VideoFrame
 
-from service.decoding.container import (
-    ChosenStream,
-    check_header,
-    container_name,
-    frame_times_s,
-    open_input,
-    scan_duration_s,
-    scan_packets,
-    select_video_stream,
-    stream_fps,
-)
+from service.decoding.container import StreamScan, container_name, open_input, scan_stream
 from service.decoding.frames import (
     DECODE_ERRORS,
     SKIP_NONREF_CODECS,
@@ -247,69 +237,56 @@ def _decode_targets(
     )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class _Opened:
     container: av.container.InputContainer
-    chosen: ChosenStream
-    scan: PacketScan
-    packets: list[av.Packet[av.video.stream.VideoStream]]
-    fps: float
-    duration_s: float
-    times: tuple[float, ...]
+    scanned: StreamScan
 
 
 def _open_and_scan(data: bytes | BinaryIO, limits: DecodeLimits) -> _Opened:
     container = open_input(data, limits)
     try:
-        chosen = select_video_stream(container)
-        check_header(chosen.stream, limits)
-        scan, packets = scan_packets(container, chosen.stream, limits)
-        fps = stream_fps(chosen.stream, scan)
-        return _Opened(
-            container=container,
-            chosen=chosen,
-            scan=scan,
-            packets=packets,
-            fps=fps,
-            duration_s=scan_duration_s(scan, fps),
-            times=frame_times_s(scan),
-        )
+        return _Opened(container=container, scanned=scan_stream(container, limits))
     except BaseException:
         container.close()
         raise
 
 
 def _clip(opened: _Opened, plan: SamplingPlan, request: DecodeRequest, limits: DecodeLimits) -> DecodedClip:
-    stream = opened.chosen.stream
+    stream = opened.scanned.chosen.stream
     skip_nonref = stream.codec_context.name in SKIP_NONREF_CODECS
     sampler = _Sampler(request, limits, sample_aspect(stream), len(plan.indices))
-    decoded = _decode_targets(stream, opened.packets, opened.scan, plan.indices, sampler, limits, skip_nonref)
+    decoded = _decode_targets(
+        stream, opened.scanned.packets, opened.scanned.scan, plan.indices, sampler, limits, skip_nonref
+    )
     if decoded.damaged and skip_nonref:
         # how a damaged frame is concealed depends on the frames decoded before it: decode everything
         stream.codec_context.flush_buffers()
         stream.codec_context.skip_frame = "DEFAULT"
         sampler = _Sampler(request, limits, sample_aspect(stream), len(plan.indices))
-        decoded = _decode_targets(stream, opened.packets, opened.scan, plan.indices, sampler, limits, False)
+        decoded = _decode_targets(
+            stream, opened.scanned.packets, opened.scanned.scan, plan.indices, sampler, limits, False
+        )
     rotation = sampler.rotation or 0
     context = stream.codec_context
     width, height = display_size(int(context.width), int(context.height), rotation, sample_aspect(stream))
-    origin = opened.times[0]
+    origin = opened.scanned.times[0]
     return DecodedClip(
         frames=sampler.out,
         indices=decoded.used,
-        timestamps_s=tuple(opened.times[i] - origin for i in decoded.used),
-        fps=opened.fps,
-        duration_s=opened.duration_s,
+        timestamps_s=tuple(opened.scanned.times[i] - origin for i in decoded.used),
+        fps=opened.scanned.fps,
+        duration_s=opened.scanned.duration_s,
         rotation=rotation,
         stream_index=int(stream.index),
-        stream_selection=opened.chosen.selection,
+        stream_selection=opened.scanned.chosen.selection,
         width=width,
         height=height,
         codec=str(context.name),
         container=container_name(opened.container),
         pix_fmt=sampler.pix_fmt or context.pix_fmt,
         crops=request.crops,
-        frame_count=opened.scan.count,
+        frame_count=opened.scanned.scan.count,
         frames_decoded=decoded.frames_decoded,
         packets_failed=decoded.packets_failed,
         plan=plan,
@@ -317,7 +294,7 @@ def _clip(opened: _Opened, plan: SamplingPlan, request: DecodeRequest, limits: D
 
 
 def _check_budget(opened: _Opened, plans: Sequence[SamplingPlan], limits: DecodeLimits) -> None:
-    consumed = sum(plan_decode(opened.scan, sorted(set(plan.indices)))[1] for plan in plans)
+    consumed = sum(plan_decode(opened.scanned.scan, sorted(set(plan.indices)))[1] for plan in plans)
     if consumed > limits.max_frames_decoded:
         raise ClipTooLarge(
             f"sampling this clip needs decoding {consumed} frames (limit {limits.max_frames_decoded})"
@@ -359,12 +336,12 @@ def _decode_clips(
     except DECODE_ERRORS as exc:
         raise Undecodable() from exc
     try:
-        plans = plan_clips(request, opened.times, opened.fps)
+        plans = plan_clips(request, opened.scanned.times, opened.scanned.fps)
         _check_budget(opened, plans, limits)
-        configure_decoder(opened.chosen.stream, limits)
+        configure_decoder(opened.scanned.chosen.stream, limits)
         clips: list[DecodedClip] = []
         for plan in plans:
-            opened.chosen.stream.codec_context.flush_buffers()
+            opened.scanned.chosen.stream.codec_context.flush_buffers()
             clips.append(_clip(opened, plan, request, limits))
         return tuple(clips)
     except ServiceError:

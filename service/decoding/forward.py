@@ -31,15 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from av.video.frame import VideoFrame
 
-from service.decoding.container import (
-    check_header,
-    frame_times_s,
-    open_input,
-    scan_duration_s,
-    scan_packets,
-    select_video_stream,
-    stream_fps,
-)
+from service.decoding.container import open_input, scan_stream
 from service.decoding.frames import (
     DECODE_ERRORS,
     SKIP_NONREF_CODECS,
@@ -74,18 +66,11 @@ def _scan(source: Source, request: WindowRequest, limits: DecodeLimits) -> tuple
     """Open, check the header, scan the packets (timestamps only) and plan every window."""
     with ExitStack() as stack:
         container = _open(source, limits, stack)
-        chosen = select_video_stream(container)
-        check_header(chosen.stream, limits)
-        scan, _ = scan_packets(container, chosen.stream, limits, keep_packets=False)
-        fps = stream_fps(chosen.stream, scan)
+        found = scan_stream(container, limits, keep_packets=False)
         plan = plan_windows(
-            frame_times_s(scan),
-            fps,
-            scan_duration_s(scan, fps),
-            request,
-            stream_index=int(chosen.stream.index),
+            found.times, found.fps, found.duration_s, request, stream_index=int(found.chosen.stream.index)
         )
-        return plan, scan
+        return plan, found.scan
 
 
 @dataclass(kw_only=True)
