@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import torch
@@ -143,6 +145,11 @@ class VideoModel(nn.Module):
 
     arch: ClassVar[str]
     config_cls: ClassVar[type[VideoConfig]]
+    #: What `default_card` declares: the pattern the blocks implement and the sampling/preprocessing policy
+    #: of the input contract (`mean=…`, `sampling=…`). A card that depends on the config overrides
+    #: `default_card` (with `card_for`) instead.
+    card_attention: ClassVar[str] = ""
+    card_policy: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     head: nn.Linear
     head_drop: nn.Dropout
 
@@ -162,7 +169,9 @@ class VideoModel(nn.Module):
     def default_card(
         cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
     ) -> ModelCard:
-        raise NotImplementedError
+        if not cls.card_attention:
+            raise NotImplementedError(f"{cls.__name__} declares no card_attention and no default_card")
+        return cls.card_for(config, attention=cls.card_attention, name=name, labels=labels, **cls.card_policy)
 
     @classmethod
     def card_for(

@@ -14,6 +14,7 @@ flattened `(t, h, w)` position, so a new grid changes which position each entry 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from torch import Tensor, nn
 
@@ -38,6 +39,18 @@ class VideoMAE(VideoModel):
     arch = "videomae"
     config_cls = VideoMAEConfig
     config: VideoMAEConfig
+    card_attention = "joint_space_time"
+    # VideoMAE's Kinetics protocol: 5 temporal clips x 3 spatial crops
+    card_policy = MappingProxyType(
+        {
+            "mean": IMAGENET_MEAN,
+            "std": IMAGENET_STD,
+            "sampling": "stride",
+            "frame_stride": 4,
+            "test_clips": 5,
+            "test_crops": 3,
+        }
+    )
     pos_table: Tensor
 
     def __init__(self, config: VideoMAEConfig, card: ModelCard | None = None) -> None:
@@ -51,24 +64,6 @@ class VideoMAE(VideoModel):
         self.head_drop = nn.Dropout(c.drop_rate)
         self.head = nn.Linear(d, c.num_classes)
         self._init_weights()
-
-    @classmethod
-    def default_card(
-        cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
-    ) -> ModelCard:
-        # VideoMAE's Kinetics protocol: 5 temporal clips x 3 spatial crops
-        return cls.card_for(
-            config,
-            attention="joint_space_time",
-            name=name,
-            labels=labels,
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            sampling="stride",
-            frame_stride=4,
-            test_clips=5,
-            test_crops=3,
-        )
 
     def forward_features(
         self, x: Tensor, *, return_attention: bool = False

@@ -28,6 +28,7 @@ per frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -100,6 +101,14 @@ class VideoPrism(VideoModel):
     arch = "videoprism"
     config_cls = VideoPrismConfig
     config: VideoPrismConfig
+    card_attention = "videoprism"
+    # RGB in [0, 1]
+    card_policy = MappingProxyType(
+        {
+            "mean": (0.0, 0.0, 0.0),
+            "std": (1.0, 1.0, 1.0),
+        }
+    )
 
     def __init__(self, config: VideoPrismConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)
@@ -133,19 +142,6 @@ class VideoPrism(VideoModel):
                 nn.init.zeros_(module.weight)  # offsets: the effective scale starts at 1
             elif isinstance(module, SoftCapAttention):
                 module.softcap = c.softcap
-
-    @classmethod
-    def default_card(
-        cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
-    ) -> ModelCard:
-        return cls.card_for(  # RGB in [0, 1]
-            config,
-            attention="videoprism",
-            name=name,
-            labels=labels,
-            mean=(0.0, 0.0, 0.0),
-            std=(1.0, 1.0, 1.0),
-        )
 
     def encode(self, x: Tensor, *, return_attention: bool) -> tuple[Tensor, BlockAttention | None]:
         """`[B, T, 3, H, W]` → tokens `[B, T·h·w, D]` frame-major, and the last temporal block's attention."""

@@ -17,7 +17,9 @@ case and is wrong for video; we do not use it.)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -49,14 +51,16 @@ class ViViTFactorisedConfig(ViViTConfig):
 
 
 #: scenic feeds [-1, 1]; ViViT evaluates 4 temporal clips x 3 spatial crops
-VIVIT_POLICY: dict[str, Any] = {
-    "mean": VIVIT_MEAN,
-    "std": VIVIT_STD,
-    "sampling": "stride",
-    "frame_stride": 2,
-    "test_clips": 4,
-    "test_crops": 3,
-}
+VIVIT_POLICY: Mapping[str, Any] = MappingProxyType(
+    {
+        "mean": VIVIT_MEAN,
+        "std": VIVIT_STD,
+        "sampling": "stride",
+        "frame_stride": 2,
+        "test_clips": 4,
+        "test_crops": 3,
+    }
+)
 
 
 class ViViT(VideoModel):
@@ -65,6 +69,8 @@ class ViViT(VideoModel):
     arch = "vivit"
     config_cls = ViViTConfig
     config: ViViTConfig
+    card_attention = "joint_space_time"
+    card_policy = VIVIT_POLICY
 
     def __init__(self, config: ViViTConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)
@@ -78,13 +84,6 @@ class ViViT(VideoModel):
         self.head_drop = nn.Dropout(c.drop_rate)
         self.head = nn.Linear(d, c.num_classes)
         self._init_weights(self.cls_token, self.pos_embed)
-
-    @classmethod
-    def default_card(
-        cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
-    ) -> ModelCard:
-        assert isinstance(config, ViViTConfig)
-        return cls.card_for(config, attention="joint_space_time", name=name, labels=labels, **VIVIT_POLICY)
 
     def forward_features(
         self, x: Tensor, *, return_attention: bool = False
@@ -135,6 +134,8 @@ class ViViTFactorised(VideoModel):
     arch = "vivit_fe"
     config_cls = ViViTFactorisedConfig
     config: ViViTFactorisedConfig
+    card_attention = "factorised_encoder"
+    card_policy = VIVIT_POLICY
 
     def __init__(self, config: ViViTFactorisedConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)
@@ -153,13 +154,6 @@ class ViViTFactorised(VideoModel):
         self.head_drop = nn.Dropout(c.drop_rate)
         self.head = nn.Linear(d, c.num_classes)
         self._init_weights(self.cls_token, self.pos_embed, self.temporal_cls_token, self.temporal_pos_embed)
-
-    @classmethod
-    def default_card(
-        cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
-    ) -> ModelCard:
-        assert isinstance(config, ViViTFactorisedConfig)
-        return cls.card_for(config, attention="factorised_encoder", name=name, labels=labels, **VIVIT_POLICY)
 
     def forward_features(
         self, x: Tensor, *, return_attention: bool = False

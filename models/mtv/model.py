@@ -25,6 +25,7 @@ See `models.mtv.maps` for the maps, per view and fused.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal, cast
 
 import torch
@@ -216,6 +217,18 @@ class MTV(VideoModel):
     arch = "mtv"
     config_cls = MTVConfig
     config: MTVConfig
+    card_attention = PATTERN
+    # scenic's K400 protocol: 32 frames at stride 2, [-1, 1] input, 4 clips × 3 crops
+    card_policy = MappingProxyType(
+        {
+            "mean": MTV_MEAN,
+            "std": MTV_STD,
+            "sampling": "stride",
+            "frame_stride": 2,
+            "test_clips": 4,
+            "test_crops": 3,
+        }
+    )
 
     def __init__(self, config: MTVConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)
@@ -249,25 +262,6 @@ class MTV(VideoModel):
 
     def _fusions(self) -> list[CrossViewFusion]:
         return [cast(CrossViewFusion, fusion) for fusion in self.fusions]
-
-    @classmethod
-    def default_card(
-        cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
-    ) -> ModelCard:
-        """scenic's K400 protocol: 32 frames at stride 2, [-1, 1] input, 4 clips × 3 crops."""
-        assert isinstance(config, MTVConfig)
-        return cls.card_for(
-            config,
-            attention=PATTERN,
-            name=name,
-            labels=labels,
-            mean=MTV_MEAN,
-            std=MTV_STD,
-            sampling="stride",
-            frame_stride=2,
-            test_clips=4,
-            test_crops=3,
-        )
 
     def token_grids(self) -> dict[str, Grid]:
         """The attention grid (the finest view's) and every view's grid (`view0` = the coarsest)."""

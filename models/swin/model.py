@@ -22,6 +22,7 @@ temporal patch (2). The model's grid, attention maps and contract are the last s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from torch import Tensor, nn
 
@@ -97,6 +98,18 @@ class VideoSwin(VideoModel):
     arch = "video_swin"
     config_cls = VideoSwinConfig
     config: VideoSwinConfig
+    card_attention = PATTERN
+    # the official test protocol: 32 frames at stride 2, 4 clips × 3 crops, ImageNet mean/std
+    card_policy = MappingProxyType(
+        {
+            "mean": IMAGENET_MEAN,
+            "std": IMAGENET_STD,
+            "sampling": "stride",
+            "frame_stride": 2,
+            "test_clips": 4,
+            "test_crops": 3,
+        }
+    )
 
     def __init__(self, config: VideoSwinConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)
@@ -133,25 +146,6 @@ class VideoSwin(VideoModel):
         self.head = nn.Linear(c.embed_dim << (c.num_stages - 1), c.num_classes)
         self._init_weights(
             *(m.relative_position_bias_table for m in self.modules() if isinstance(m, WindowAttention))
-        )
-
-    @classmethod
-    def default_card(
-        cls, config: VideoConfig, *, name: str = "", labels: tuple[str, ...] | None = None
-    ) -> ModelCard:
-        """The official test protocol: 32 frames at stride 2, short side 224, 4 clips × 3 crops, ImageNet."""
-        assert isinstance(config, VideoSwinConfig)
-        return cls.card_for(
-            config,
-            attention=PATTERN,
-            name=name,
-            labels=labels,
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            sampling="stride",
-            frame_stride=2,
-            test_clips=4,
-            test_crops=3,
         )
 
     def token_grids(self) -> dict[str, Grid]:
