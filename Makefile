@@ -9,7 +9,7 @@ CHROMIUM := /usr/bin/chromium
 SYSTEM_TOOLS := $(CHROMIUM) /usr/bin/redis-server /usr/sbin/nginx /usr/bin/prometheus
 APT_PACKAGES := chromium redis-server nginx prometheus
 
-.PHONY: install serve test test-all lint bench check-deploy clean
+.PHONY: install serve test test-cluster test-all lint bench check-deploy clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not integration"
+
+# The Ray engine on a real two-node Ray cluster on this machine (two `ray start` processes; ~150 s, ~2.6 GB).
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -m integration tests/service/engines/test_ray_cluster.py
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
