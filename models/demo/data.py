@@ -5,7 +5,8 @@ function of its `PoolSpec`), so a resumed run sees the same data as an uninterru
 
 Where clips come from (`Mix`): most are rendered on the fly by the v2 generator
 (`models.demo.generator`); a share `h264` are items of the H.264 pool (`models.demo.h264`), each shown
-in one of its 8 mirror/transpose variants with the label that variant has (`dihedral`); a share
+in one of its 8 mirror/transpose variants with the label that variant has (`dihedral`), and no
+harder than the curriculum's current difficulty; a share
 `issue9` are drawn by the issue-9 renderer (`models.demo.motion`), one more style among many.
 """
 
@@ -122,8 +123,10 @@ def draw_training_clip(
 ) -> RenderedClip:
     """One clip from the mix: an H.264 pool item (a random variant), an issue-9 clip, or a v2 clip."""
     source = float(g.random())
-    if pool is not None and len(pool) and source < mix.h264:
-        return dihedral(pool.clip(int(g.integers(len(pool)))), int(g.integers(8)))
+    if pool is not None and source < mix.h264:
+        index = pool.pick(g, max_difficulty)  # no harder than the curriculum allows yet
+        if index is not None:
+            return dihedral(pool.clip(index), int(g.integers(8)))
     label = int(g.integers(0, NUM_CLASSES))
     diff = float(g.uniform(0.0, max_difficulty))
     if source < mix.h264 + mix.issue9:

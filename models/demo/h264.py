@@ -38,7 +38,7 @@ from models.demo.generator import GENERATOR, Video, object_masks, render_clip, r
 from models.demo.motion import KIND, NUM_CLASSES, RenderedClip
 from models.demo.upload import Upload, draw_upload, resize_short_side_center_crop, uniform_indices
 
-POOL_VERSION = 2  # bump when the round trip changes (generator and encoder changes are fingerprinted)
+POOL_VERSION = 3  # bump when the round trip changes (generator and encoder changes are fingerprinted)
 MAX_SOURCE_FRAMES = 150
 DEFAULT_ROOT = Path("cache/motion-h264")
 Logger = Callable[[str], None]
@@ -116,6 +116,7 @@ def build_item(spec: PoolSpec, index: int) -> dict[str, np.ndarray]:
     backward = KIND[label][1]
     out: dict[str, np.ndarray] = {
         "label": np.array(label),
+        "difficulty": np.array(video.scene.difficulty, dtype=np.float32),
         "crf": np.array(up.crf),
         "bytes": np.array(len(data)),
     }
@@ -158,7 +159,8 @@ def ensure_pool(spec: PoolSpec, items: int, root: Path = DEFAULT_ROOT, log: Logg
 @dataclass(frozen=True, kw_only=True)
 class Pool:
     """A loaded pool at one model size: clips uint8 [N, T, S, S, 3], masks uint8 [N, T, S, S] (× 255),
-    centres float32 [N, T, 2], angles float32 [N, T], labels int64 [N], crf int [N]."""
+    centres float32 [N, T, 2], angles float32 [N, T], labels int64 [N], crf int [N], difficulty
+    float32 [N]."""
 
     clips: np.ndarray
     masks: np.ndarray
@@ -166,9 +168,15 @@ class Pool:
     angles: np.ndarray
     labels: np.ndarray
     crf: np.ndarray
+    difficulty: np.ndarray
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def pick(self, rng: np.random.Generator, max_difficulty: float) -> int | None:
+        """A random item no harder than `max_difficulty` (the curriculum), None if there is none."""
+        easy = np.flatnonzero(self.difficulty <= max_difficulty)
+        return int(easy[rng.integers(len(easy))]) if len(easy) else None
 
     def clip(self, i: int) -> RenderedClip:
         """Item `i` as a rendered clip (masks back in [0, 1])."""
@@ -195,13 +203,12 @@ def load_pool(
     if size not in spec.sizes:
         raise ValueError(f"the pool holds sizes {spec.sizes}, not {size}: add it to PoolSpec.sizes")
     ensure_pool(spec, items, root, log)
-    parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("clips", "masks", "centres", "angles", "label", "crf")
-    }
+    shared = ("label", "crf", "difficulty")  # the same at every size
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("clips", "masks", "centres", "angles", *shared)}
     for k in range(-(-items // spec.shard)):
         with np.load(_shard_path(root, spec, k)) as data:
             for name in parts:
-                parts[name].append(data[f"{name}{size}" if name not in ("label", "crf") else name])
+                parts[name].append(data[name if name in shared else f"{name}{size}"])
     cat = {name: np.concatenate(v)[:items] for name, v in parts.items()}
     return Pool(
         clips=cat["clips"],
@@ -210,4 +217,5 @@ def load_pool(
         angles=cat["angles"],
         labels=cat["label"].astype(np.int64),
         crf=cat["crf"],
+        difficulty=cat["difficulty"],
     )

@@ -5,7 +5,10 @@
 Scenes are always *forward* (right, down, clockwise, growing, fading in, or static); the generator
 reverses the frames for the backward classes, which keeps each pair an exact reversal.
 
-Variety (each factor drawn independently of the class, so none of them tells the classes apart):
+Variety (each factor drawn independently of the class, so none of them tells the classes apart). The
+clip's difficulty d in [0, 1] (uniform in the test sets, a curriculum in training) scales it: at d = 0
+one large, high-contrast, mostly solid object on a plain or gradient ground, moving over the whole clip,
+no distractors, bars, zoom or blur; at d = 1 everything below at full range.
 
 - shape: 20 shapes (`models.demo.shapes`), the main object's size from ~0.04 to 0.5 of the scene
   square (log-uniform, small ones more often on hard clips);
@@ -161,7 +164,7 @@ def _log_uniform(rng: Rng, lo: float, hi: float) -> float:
 
 
 def _draw_warp(rng: Rng, d: float) -> Warp:
-    if rng.random() < 0.55 - 0.3 * d:
+    if rng.random() < 0.9 - 0.6 * d:
         return Warp()
     length = rng.uniform(0.6, 1.0)
     start = rng.uniform(0.0, 1.0 - length)
@@ -219,7 +222,8 @@ def _object_look(rng: Rng, kind: str, ground: Array, contrast: float, d: float) 
 
 
 def _draw_props(rng: Rng, ground: Array, contrast: float, d: float, like: Fill) -> tuple[Prop, ...]:
-    count = int(rng.choice(6, p=np.array([6 - 4 * d, 2, 1.5, 1 + d, 0.5 + d, 0.5 * d]) / (11 - 1.5 * d)))
+    weights = np.array([10 - 8 * d, 0.5 + 1.5 * d, 0.2 + 1.3 * d, 2 * d, 1.5 * d, 0.5 * d])
+    count = int(rng.choice(6, p=weights / weights.sum()))
     props = []
     for _ in range(count):
         twin = rng.random() < 0.3  # sometimes the same paint as the moving object

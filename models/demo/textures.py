@@ -111,7 +111,7 @@ BACKDROPS: tuple[str, ...] = ("flat", "gradient", "radial", "smooth", "photo", "
 def backdrop_probs(difficulty: float) -> list[float]:
     """How often each of `BACKDROPS` is drawn: plain ground on easy clips, textures on hard ones."""
     d = float(np.clip(difficulty, 0.0, 1.0))
-    p = np.array([0.5 - 0.35 * d, 0.2, 0.08, 0.1 + 0.1 * d, 0.07 + 0.28 * d, 0.05 + 0.12 * d])
+    p = np.array([0.6 - 0.45 * d, 0.25 - 0.05 * d, 0.1 - 0.02 * d, 0.05 + 0.15 * d, 0.35 * d, 0.17 * d])
     return list(p / p.sum())
 
 
@@ -210,9 +210,18 @@ class Fill:
 
 
 def fill_probs(difficulty: float) -> list[float]:
+    """How often each of `FILLS` is drawn: mostly solid on easy clips, textures and outlines on hard ones."""
     d = float(np.clip(difficulty, 0.0, 1.0))
     p = np.array(
-        [0.55 - 0.3 * d, 0.08 + 0.07 * d, 0.12, 0.06 + 0.04 * d, 0.05 + 0.03 * d, 0.05, 0.09 + 0.16 * d]
+        [
+            0.8 - 0.55 * d,
+            0.03 + 0.12 * d,
+            0.1 + 0.02 * d,
+            0.02 + 0.08 * d,
+            0.01 + 0.07 * d,
+            0.01 + 0.04 * d,
+            0.03 + 0.22 * d,
+        ]
     )
     return list(p / p.sum())
 

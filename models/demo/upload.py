@@ -76,18 +76,19 @@ def _even(v: float) -> int:
 
 
 def draw_upload(rng: Rng, difficulty: float, *, short_side: tuple[int, int] = (240, 720)) -> Upload:
-    """A random upload: aspect, letterbox (10–30 % of clips), zoom, frame rate, 0.5–8 s, quality."""
+    """A random upload: aspect, letterbox (up to 30 % of clips), zoom, frame rate, 0.5–8 s, quality; the
+    picture fills the frame at full scale on the easiest clips."""
     d = float(np.clip(difficulty, 0.0, 1.0))
     aspect = float(rng.choice(ASPECTS, p=ASPECT_P))
     short = int(rng.integers(short_side[0], short_side[1] + 1))
     w, h = (_even(short * aspect), _even(short)) if aspect >= 1 else (_even(short), _even(short / aspect))
     cw, ch = float(w), float(h)
-    if rng.random() < 0.1 + 0.2 * d:  # the picture has another aspect: bars top/bottom or left/right
+    if rng.random() < 0.3 * d:  # the picture has another aspect: bars top/bottom or left/right
         inner = float(
             rng.choice([a for a in _INNER_ASPECTS if abs(a - w / h) > 0.1 and _kept(a, w / h) >= 0.55])
         )
         cw, ch = (float(w), w / inner) if inner > w / h else (h * inner, float(h))
-    zoom = 1.0 if rng.random() < 0.75 - 0.35 * d else float(rng.uniform(0.75, 1.0 + 0.35 * d))
+    zoom = 1.0 if rng.random() < 1.0 - 0.6 * d else float(rng.uniform(0.75, 1.0 + 0.35 * d))
     fps = float(rng.choice(FRAME_RATES))
     seconds = float(np.exp(rng.uniform(np.log(0.5), np.log(8.0))))
     crf = int(rng.choice(CRFS[: 3 + round(3 * d)]))
@@ -207,10 +208,10 @@ class Camera:
 
 
 def draw_camera(rng: Rng, difficulty: float, *, max_blur: float = 1.0) -> Camera:
-    """Noise up to 0.08, flicker up to 3 %, blur in 20–55 % of clips (at most `max_blur` scene units,
+    """Noise up to 0.08, flicker up to 3 %, blur in 5–55 % of clips (at most `max_blur` scene units,
     so a small object is softened, never erased)."""
     d = float(np.clip(difficulty, 0.0, 1.0))
-    blur = float(rng.uniform(0.005, 0.012 + 0.025 * d)) if rng.random() < 0.2 + 0.35 * d else 0.0
+    blur = float(rng.uniform(0.005, 0.012 + 0.025 * d)) if rng.random() < 0.05 + 0.5 * d else 0.0
     blur = min(blur, max_blur)
     return Camera(
         noise=float(rng.uniform(0.0, 0.01 + 0.07 * d)),

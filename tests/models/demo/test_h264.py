@@ -82,6 +82,11 @@ def test_pool_is_built_once_and_loaded(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sizes"):
         load_pool(spec, 6, 64, tmp_path)
     assert PARTNER[int(pool.labels[1])] == 2
+    g = np.random.default_rng(0)
+    limit = float(np.median(pool.difficulty))  # the curriculum: only items no harder than it
+    picked = {pool.pick(g, limit) for _ in range(40)}
+    assert picked == {i for i in range(6) if pool.difficulty[i] <= limit}
+    assert pool.pick(g, -1.0) is None
 
 
 def test_pool_names_follow_what_the_code_makes() -> None:
