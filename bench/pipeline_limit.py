@@ -11,6 +11,7 @@ multipart parsing, JSON and the event loop.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.clips import Clip
+from bench.overload import tree_cpu_s
 from bench.stats import summarise
 
 
@@ -30,6 +32,7 @@ class LimitResult:
     errors: dict[str, int]
     latencies_s: list[float]
     mean_batch_size: float | None
+    cpu_s: float | None = None  # CPU seconds of this process and its decoder workers while driving
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -40,6 +43,7 @@ class LimitResult:
             "latency": summarise(self.latencies_s).as_ms(),
             "errors": self.errors,
             "mean_batch_size": self.mean_batch_size,
+            "cpu_s": None if self.cpu_s is None else round(self.cpu_s, 2),
         }
 
 
@@ -80,6 +84,7 @@ async def _drive(
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     before = _batches(predictor, model.name)
+    cpu0 = tree_cpu_s(os.getpid())
     start = time.perf_counter()
     deadline = start + duration_s
     await asyncio.gather(
@@ -89,6 +94,7 @@ async def _drive(
         )
     )
     elapsed = time.perf_counter() - start
+    cpu_s = tree_cpu_s(os.getpid()) - cpu0
     after = _batches(predictor, model.name)
     batches = after[1] - before[1]
     return LimitResult(
@@ -98,6 +104,7 @@ async def _drive(
         errors=dict(errors),
         latencies_s=latencies,
         mean_batch_size=round((after[0] - before[0]) / batches, 2) if batches else None,
+        cpu_s=cpu_s,
     )
 
 

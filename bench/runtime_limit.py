@@ -7,7 +7,9 @@
    mean batch size back to back on random uint8 clips for the same time.
 
 The ratio (1 / 2) is how close serving gets to the runtime's own ceiling: what is lost is decoding on the
-same cores, batching waits, copies and the event loop.
+same cores, batching waits, copies and the event loop. On a machine shared with other jobs wall-clock
+clips/s swing with their load, so the CPU seconds each side spends per clip are compared too
+(`cpu_efficiency`: raw / service, the service's process and its decoder workers).
 
     python -m bench.runtime_limit --bundle bench/results/work/quantize/timesformer_base_8x224-fp32
 """
@@ -39,16 +41,17 @@ def raw_loop(bundle: Path, batch: int, duration_s: float, intra_op_threads: int 
     session = ort.InferenceSession(str(bundle / "model.onnx"), options, providers=["CPUExecutionProvider"])
     video = random_video(batch, contract.num_frames, contract.image_size, seed=0)
     run_session(session, video)  # warm-up
-    runs, start = 0, time.perf_counter()
+    runs, start, cpu0 = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < duration_s:
         run_session(session, video)
         runs += 1
-    elapsed = time.perf_counter() - start
+    elapsed, cpu_s = time.perf_counter() - start, time.process_time() - cpu0
     return {
         "batch": batch,
         "runs": runs,
         "duration_s": round(elapsed, 1),
         "clips_per_s": batch * runs / elapsed,
+        "cpu_s_per_clip": cpu_s / (batch * runs),
     }
 
 
@@ -65,6 +68,8 @@ def run(bundle: Path, *, concurrency: int, duration_s: float) -> dict[str, Any]:
     threads = Settings(models=[]).intra_op_threads
     raw = raw_loop(bundle, batch, duration_s, threads)
     ratio = service["clips_per_s"] / raw["clips_per_s"] if raw["clips_per_s"] else None
+    service["cpu_s_per_clip"] = service["cpu_s"] / service["ok"] if service["ok"] else None
+    cpu_ratio = raw["cpu_s_per_clip"] / service["cpu_s_per_clip"] if service["cpu_s_per_clip"] else None
     return {
         "benchmark": "runtime_limit",
         "environment": {"before": env, "after": describe_environment()},
@@ -72,6 +77,9 @@ def run(bundle: Path, *, concurrency: int, duration_s: float) -> dict[str, Any]:
         "service": service,
         "raw_onnxruntime": raw,
         "service_over_raw": None if ratio is None else round(ratio, 3),
+        # CPU seconds per clip, raw / service: the share of the service's CPU that is the runtime's own
+        # work; steadier than wall-clock clips/s on a machine shared with other jobs
+        "cpu_efficiency": None if cpu_ratio is None else round(cpu_ratio, 3),
     }
 
 
@@ -93,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"service: {service['clips_per_s']:.3f} clips/s (mean batch {service['mean_batch_size']}, "
         f"errors {service['errors']}); raw onnxruntime at batch {raw['batch']}: {raw['clips_per_s']:.3f} "
-        f"clips/s; ratio {results['service_over_raw']}"
+        f"clips/s; ratio {results['service_over_raw']}; CPU s per clip: service "
+        f"{service['cpu_s_per_clip']:.2f}, raw {raw['cpu_s_per_clip']:.2f} "
+        f"(ratio {results['cpu_efficiency']})"
     )
     print(f"wrote {write_json(results, args.out / 'runtime_limit.json')}")
     return 0
