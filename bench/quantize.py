@@ -36,13 +36,14 @@ LOG = partial(print, flush=True)
 def export_pair(name: str, work_dir: Path) -> dict[str, Path]:
     """{"fp32": bundle, "int8": bundle} for `name` (shipped weights, else random ones from seed 0)."""
     from bench.bundles import build_model, export_unless_current, folder_digest, resolve
-    from export.bundle import export_model
+    from export.bundle import Quantize, export_model
 
     resolved, shipped = resolve(name)
     model, _label = build_model(resolved)
     key = folder_digest(_weights_dir(resolved)) if shipped else f"random seed 0 {resolved}"
     bundles = {}
-    for precision, quantize in (("fp32", "none"), ("int8", "int8")):
+    pairs: tuple[tuple[str, Quantize], ...] = (("fp32", "none"), ("int8", "int8"))
+    for precision, quantize in pairs:
         out = work_dir / f"{resolved}-{precision}"
         export_unless_current(
             out,
