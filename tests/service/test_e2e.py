@@ -72,6 +72,7 @@ def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         max_batch_size=8,
         max_wait_ms=150.0,
         max_queue=64,
+        max_in_flight=64,  # these tests send 20 at once and expect every one answered (admission: test_admit)
     )
     with serve_in_thread(create_app(settings)) as base_url:
         yield base_url

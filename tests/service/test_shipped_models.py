@@ -34,7 +34,8 @@ def shipped_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     # with every shipped model present this is the default configuration (no `models` given)
     present = _present()
     extra = {} if len(present) == len(SHIPPED_MODELS) else {"models": present}
-    settings = Settings(cache_dir=cache_dir, decoder_workers=2, max_wait_ms=20.0, **extra)  # type: ignore[arg-type]
+    # every clip is sent at once and must be answered: admit them all (admission is tested in test_admit)
+    settings = Settings(cache_dir=cache_dir, decoder_workers=2, max_wait_ms=20.0, max_in_flight=64, **extra)  # type: ignore[arg-type]
     with serve_in_thread(create_app(settings)) as base_url:
         yield base_url
 
