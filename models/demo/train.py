@@ -309,6 +309,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--issue9-share", type=float, default=0.1, help="share of clips by the issue-9 renderer"
     )
     parser.add_argument(
+        "--issue9-easy",
+        type=float,
+        default=1.0,
+        help="the issue-9 share at difficulty 0 (falls to --issue9-share)",
+    )
+    parser.add_argument(
         "--variants",
         type=int,
         default=1,
@@ -355,7 +361,12 @@ def run(args: argparse.Namespace) -> int:
         motion_probe=not args.no_motion_probe,
         max_minutes=args.max_minutes,
         curriculum=Curriculum(start=0.0, ramp=args.curriculum_ramp),
-        mix=Mix(h264=args.h264_share, issue9=args.issue9_share, variants=args.variants),
+        mix=Mix(
+            h264=args.h264_share,
+            issue9=args.issue9_share,
+            issue9_easy=args.issue9_easy,
+            variants=args.variants,
+        ),
         h264_items=args.h264_items,
         h264_root=args.h264_root,
     )

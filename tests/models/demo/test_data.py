@@ -177,3 +177,17 @@ def test_variants_share_one_drawn_clip() -> None:
         np.array_equal(dihedral_frames, single.clips[1])
         for dihedral_frames in (np.ascontiguousarray(single.clips[0][:, :, ::-1]), single.clips[0])
     )
+
+
+def test_issue9_share_follows_the_curriculum() -> None:
+    mix = Mix(issue9=0.1, issue9_easy=1.0)
+    assert mix.issue9_share(0.0) == 1.0 and mix.issue9_share(1.0) == pytest.approx(0.1)
+    assert mix.issue9_share(0.5) == pytest.approx(0.55)
+    g = np.random.default_rng(0)
+    easy = [
+        draw_training_clip(g, num_frames=8, size=32, max_difficulty=0.0, mix=mix, pool=None)
+        for _ in range(30)
+    ]
+    assert all(
+        c.shape in ("disc", "square", "triangle", "ell", "tee", "half_disc", "arrow", "bar") for c in easy
+    )

@@ -136,7 +136,7 @@ def test_cli_smoke_saves_a_loadable_model(tmp_path: Path) -> None:
     assert loaded.card.extra["training"]["seed"] == 0
     assert loaded.card.extra["training"]["data"] == {
         "generator": "motion-v2",
-        "mix": {"h264": 0.25, "issue9": 0.1, "variants": 1},
+        "mix": {"h264": 0.25, "issue9": 0.1, "issue9_easy": 1.0, "variants": 1},
         "h264_pool": 8,
     }
     assert json.loads((out / "card.json").read_text())["input"]["sampling"] == "uniform"
