@@ -10,10 +10,10 @@ clip's difficulty d in [0, 1] (uniform in the test sets, a curriculum in trainin
 one large, high-contrast, mostly solid object on a plain or gradient ground, moving over the whole clip,
 no distractors, bars, zoom or blur; at d = 1 everything below at full range.
 
-- shape: 20 shapes (`models.demo.shapes`), the main object's size from ~0.04 to 0.5 of the scene
-  square (log-uniform, small ones more often on hard clips);
+- shape: 20 shapes (`models.demo.shapes`), the main object's extent from ~0.08 to 0.5 of the scene
+  square (log-uniform, small ones only on hard clips);
 - fill: solid, outline, two-tone, stripes, checker, dots, pink-noise "photo" (`models.demo.textures`),
-  at a contrast to the ground that falls from 0.5 (easy) to 0.12 (hard);
+  at a contrast to the ground (largest channel difference) from 0.5–0.6 (easy) to 0.2–0.4 (hard);
 - distractors: 0–5 still objects of any shape and fill, a few drawn in front of the moving one;
 - background: flat, gradient, radial, smooth blobs, pink-noise photo, stripes / checker; a quarter bright;
 - timing: the motion may hold still at the start and end (it fills 60–100 % of the clip) and ease in,
@@ -23,9 +23,9 @@ no distractors, bars, zoom or blur; at d = 1 everything below at full range.
   the object onto itself (so the direction stays visible: squares turn slower than arrows), and at
   least enough for the object's tip to travel 0.12 of the square (small objects turn faster), shapes or
   fills with a clear orientation (a striped disc turns, a plain one cannot);
-- grow: by 2× to 40×, geometric (steady zoom) or linear in size, from near-nothing (0.3–2 % of the end
-  size) in 40 % of clips, so shrinking clips end near-vanished. The object keeps its full contrast:
-  only its extent changes;
+- grow: by 2× to 6×, or in 40 % of clips from near-nothing (0.3–2 % of the end size), geometric (a
+  steady zoom) or linear in size, so shrinking clips end near-vanished. The object keeps its full
+  contrast: only its extent changes;
 - fade: opacity from 0–0.35 to 0.8–1 over the same backgrounds (bright, textured): only the contrast
   changes, never the extent;
 - static: only the wobble; camera: noise, flicker, blur, salt-and-pepper (`models.demo.upload`).
