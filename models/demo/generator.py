@@ -53,12 +53,7 @@ def render_clip(
     when None) scales object size and contrast, clutter, textures, noise, blur and timing variety.
     `upload` fixes the upload's geometry and timing instead of drawing it.
     """
-    idx = label_index(label)
-    kind, backward = KIND[idx]
-    g = as_rng(rng)
-    d = float(g.random()) if difficulty is None else float(np.clip(difficulty, 0.0, 1.0))
-    scene = draw_scene(kind, g, d)
-    up = upload if upload is not None else draw_upload(g, d)
+    idx, backward, g, scene, up = _draw(label, rng, difficulty, upload)
     times, repeat = np.unique(up.sample_times(num_frames), return_inverse=True)  # short uploads repeat frames
     out = render(scene, crop_view(up, size), times, g, bars=up.bars)
     out = Rendered(*(part[repeat] for part in out))
@@ -94,12 +89,7 @@ def render_video(
     upload: Upload | None = None,
 ) -> Video:
     """Every frame of an upload of `label` at its frame size (scaled to `short_side`, None: as drawn)."""
-    idx = label_index(label)
-    kind, backward = KIND[idx]
-    g = as_rng(rng)
-    d = float(g.random()) if difficulty is None else float(np.clip(difficulty, 0.0, 1.0))
-    scene = draw_scene(kind, g, d)
-    up = upload if upload is not None else draw_upload(g, d)
+    idx, backward, g, scene, up = _draw(label, rng, difficulty, upload)
     if short_side is not None:
         up = scaled(up, short_side)
     n = up.source_frames
@@ -130,3 +120,16 @@ def make_test_set(n: int, seed: int, *, num_frames: int = 8, size: int = 32) -> 
     """(uint8 [n, T, size, size, 3], int64 [n]) from `render_test_clips`."""
     clips = render_test_clips(n, seed, num_frames=num_frames, size=size)
     return np.stack([c.frames for c in clips]), np.array([c.label for c in clips], dtype=np.int64)
+
+
+def _draw(
+    label: str | int, rng: Rng | int | None, difficulty: float | None, upload: Upload | None
+) -> tuple[int, bool, np.random.Generator, Scene, Upload]:
+    """The class, its direction, the generator and the forward scene and upload, drawn in this order."""
+    idx = label_index(label)
+    kind, backward = KIND[idx]
+    g = as_rng(rng)
+    d = float(g.random()) if difficulty is None else float(np.clip(difficulty, 0.0, 1.0))
+    scene = draw_scene(kind, g, d)
+    up = upload if upload is not None else draw_upload(g, d)
+    return idx, backward, g, scene, up
