@@ -106,12 +106,7 @@ class InputContract:
     test_crops: TestCrops = 1
 
     def __post_init__(self) -> None:
-        token_grid(
-            num_frames=self.num_frames,
-            image_size=self.image_size,
-            patch_size=self.patch_size,
-            tubelet_size=self.tubelet_size,
-        )
+        self.grid  # noqa: B018  (raises unless frames and size divide into the token grid)
         object.__setattr__(self, "mean", _triple(self.mean, "mean"))
         object.__setattr__(self, "std", _triple(self.std, "std"))
         if min(self.std) <= 0:
