@@ -200,15 +200,22 @@ def square(value: Any, what: str) -> int:
     return int(value)
 
 
+#: HF `hidden_act` names → our GELU: exact (`gelu`, `gelu_python`: erf) or tanh-approximate.
+HF_GELU: dict[str, GeluApprox] = {
+    "gelu": "none",
+    "gelu_python": "none",
+    "gelu_fast": "tanh",
+    "gelu_new": "tanh",
+    "gelu_pytorch_tanh": "tanh",
+    "gelu_python_tanh": "tanh",
+}
+
+
 def hf_gelu(hf_config: dict[str, Any]) -> GeluApprox:
     act = hf_config.get("hidden_act", "gelu")
-    if act == "gelu":
-        return "none"
-    if act in ("gelu_fast", "gelu_new", "gelu_pytorch_tanh", "gelu_python_tanh"):
-        return "tanh"
-    raise CheckpointError(
-        f"unsupported hidden_act {act!r} (supported: gelu, gelu_fast, gelu_new, gelu_pytorch_tanh)"
-    )
+    if act not in HF_GELU:
+        raise CheckpointError(f"unsupported hidden_act {act!r} (supported: {', '.join(HF_GELU)})")
+    return HF_GELU[act]
 
 
 class VitFields(TypedDict):
@@ -225,17 +232,20 @@ class VitFields(TypedDict):
     norm_eps: float
 
 
-def hf_vit_fields(hf: dict[str, Any], *, norm_eps: float) -> VitFields:
+def hf_vit_fields(
+    hf: dict[str, Any], *, norm_eps: float, image_size: int = 224, depth_key: str = "num_hidden_layers"
+) -> VitFields:
     """Width, depth, heads, MLP, GELU, LayerNorm eps, channels, image size and classes of a HF config.
 
-    Defaults are ViT-Base's; `norm_eps` is the family's default `layer_norm_eps`.
+    Defaults are ViT-Base's; `norm_eps` and `image_size` are the family's defaults, `depth_key` the name
+    its config gives the number of layers (VideoPrism: `num_spatial_layers`).
     """
     return VitFields(
-        image_size=square(hf.get("image_size", 224), "image_size"),
+        image_size=square(hf.get("image_size", image_size), "image_size"),
         in_chans=int(hf.get("num_channels", 3)),
         num_classes=hf_num_classes(hf),
         embed_dim=int(hf.get("hidden_size", 768)),
-        depth=int(hf.get("num_hidden_layers", 12)),
+        depth=int(hf.get(depth_key, 12)),
         num_heads=int(hf.get("num_attention_heads", 12)),
         mlp_dim=int(hf.get("intermediate_size", 3072)),
         gelu=hf_gelu(hf),

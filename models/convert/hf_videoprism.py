@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.convert.common import CheckpointError, HFFormat, Rules, hf_num_classes, square
-from models.layers import GeluApprox
+from models.convert.common import CheckpointError, HFFormat, Rules, hf_vit_fields
 from models.videoprism import VideoPrism, VideoPrismConfig
 
 _VM = r"vision_model\."
@@ -50,34 +49,17 @@ RULES: Rules = (
 )
 
 
-def _gelu(hf: dict[str, Any]) -> GeluApprox:
-    act = hf.get("hidden_act", "gelu_python")
-    if act in ("gelu", "gelu_python"):
-        return "none"
-    if act in ("gelu_fast", "gelu_new", "gelu_pytorch_tanh"):
-        return "tanh"
-    raise CheckpointError(f"unsupported hidden_act {act!r} for VideoPrism (supported: gelu_python, gelu)")
-
-
 def config_from_hf(hf: dict[str, Any]) -> VideoPrismConfig:
     tubelet = list(hf.get("tubelet_size", [1, 18, 18]))
     if len(tubelet) != 3 or tubelet[0] != 1 or tubelet[1] != tubelet[2]:
         raise CheckpointError(f"unsupported VideoPrism tubelet_size {tubelet}: expected [1, p, p]")
     return VideoPrismConfig(
         num_frames=int(hf.get("num_frames", 16)),
-        image_size=square(hf.get("image_size", 288), "image_size"),
         patch_size=int(tubelet[1]),
-        in_chans=int(hf.get("num_channels", 3)),
-        num_classes=hf_num_classes(hf),
-        embed_dim=int(hf.get("hidden_size", 768)),
-        depth=int(hf.get("num_spatial_layers", 12)),
         temporal_depth=int(hf.get("num_temporal_layers", 4)),
-        num_heads=int(hf.get("num_attention_heads", 12)),
-        mlp_dim=int(hf.get("intermediate_size", 3072)),
         qkv_bias="qkv" if hf.get("qkv_bias", True) else "none",
-        gelu=_gelu(hf),
-        norm_eps=float(hf.get("layer_norm_eps", 1e-6)),
         softcap=float(hf.get("attn_logit_softcapping", 50.0)),
+        **hf_vit_fields(hf, norm_eps=1e-6, image_size=288, depth_key="num_spatial_layers"),
     )
 
 
