@@ -11,6 +11,20 @@ two batches' worth of clips (one running, one filling) and targets one batch. `r
 nodes that declare a custom resource (`ray start --resources='{"vtserve_decode": 4}'`). Models ask for a
 GPU when the runtime would use one and the cluster has GPUs (`num_gpus` overrides: set it when GPU nodes
 are autoscaled from zero). Serve config overrides (`deployments:` in the YAML) apply on top.
+
+Admission has one owner, as under `vtserve serve`: `service.admission` (`admission_limit(settings)`, the
+`Admission` of the ingress's `Predictor`), applied from the headers by `service.api.admit.AdmitBeforeBody` in
+the ingress's `create_app`: 503 + Retry-After before the body is read, nothing sent to `decode`. It is taken
+per ingress replica, because that is where a request lives: Serve routes each HTTP request to one ingress
+replica, which holds it from upload to answer, while the decode and model replicas see only the calls of
+requests already admitted (a cluster-wide count would cost a call to a shared actor before every refusal).
+So each ingress replica admits `admission_limit` requests per model, exactly as one `vtserve serve` process;
+the cluster admits that times the ingress replicas, which Serve scales with `target_ongoing_requests` set to
+that limit. The ingress's `max_ongoing_requests` is the limit for every model plus room for the refusals and
+GETs, so Serve hands requests to admission rather than queueing them in its proxy. The decode and model
+deployments decide nothing: their `max_ongoing_requests` spread the admitted requests' calls, and calls
+beyond them wait in the ingress's handle, a queue bounded by admission. The default limit (two batches plus
+`decoder_workers`) fits one replica of each stage; set `max_in_flight` for the replicas behind one ingress.
 """
 
 from __future__ import annotations
@@ -19,6 +33,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from service.admission import admission_limit
 from service.bundles import configured_names
 from service.engines.ray.handles import cluster_gpus, serve_module
 from service.engines.ray.ingress import INGRESS_DEPLOYMENT, Ingress
@@ -60,6 +75,9 @@ class RayAppOptions(BaseModel):
 #: nodes reserve what replicas use: `decoder_workers` per decode replica, the runtime's threads per model.
 DEFAULT_CPUS = {INGRESS_DEPLOYMENT: 0.1, DECODE_DEPLOYMENT: 0.5, "model": 0.4}
 
+#: Requests an ingress replica takes beyond those it can admit: refusals (answered at once) and GETs.
+REFUSAL_ROOM = 32
+
 
 def uses_gpu(settings: Settings) -> bool:
     """Whether the configured runtime runs models on a GPU when one is present."""
@@ -94,14 +112,15 @@ def deployment_config(
 def deployment_configs(settings: Settings, options: RayAppOptions, models: int) -> dict[str, dict[str, Any]]:
     """`serve.deployment` arguments by role: `ingress`, `decode` and `model` (the same for every model)."""
     workers, batch = settings.decoder_workers, settings.max_batch_size
-    ingress_ongoing = settings.max_queue * models + 32  # admission answers 503 before Serve queues
+    admitted = admission_limit(settings)  # per model and ingress replica (see the module docstring)
+    ingress_ongoing = admitted * models + REFUSAL_ROOM  # admission answers 503 before Serve queues
     model_gpus = 1.0 if uses_gpu(settings) and options.model.num_gpus is None and cluster_gpus() > 0 else 0.0
     return {
         INGRESS_DEPLOYMENT: deployment_config(
             options.ingress,
             cpus=DEFAULT_CPUS[INGRESS_DEPLOYMENT],
             gpus=0.0,
-            target=settings.max_queue,
+            target=admitted,
             max_ongoing=ingress_ongoing,
         )
         | {"graceful_shutdown_timeout_s": settings.graceful_timeout_s},

@@ -1,8 +1,11 @@
 """The `ingress` deployment: `service.app.create_app` — the very app `vtserve serve` runs — built in the
 replica with a `RayDecoder` and models whose batchers forward to their deployments.
 
-Same routes, admission (503 + Retry-After past `max_queue` clips per model), errors, metrics and web page;
-the lifespan starts and drains it as under uvicorn (Serve runs it when the replica starts and stops).
+Same routes, errors, metrics and web page, and the same admission: `service.admission.admission_limit`
+requests per model in progress in this replica (`max_in_flight`), admitted from the headers by
+`service.api.admit.AdmitBeforeBody` and refused with 503 + Retry-After before the body is read or anything
+is sent to `decode`; why per ingress replica is in `service.engines.ray.app`. The lifespan starts and drains
+it as under uvicorn (Serve runs it when the replica starts and stops).
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@
   deployment's `max_ongoing_requests` must exceed `max_batch_size` (Serve's default of 5 would cap every
   batch at 5).
 
+Neither decides admission: that is the ingress's (`service.admission`, see `app`); these replicas serve
+the calls of requests it admitted (`max_queue` is a bound on the batcher, not an admission decision).
+
 Replicas read bundles, never write them: a model's bundle must already exist on the replica's node
 (`vtserve export`, or `vtserve serve --engine ray`, which exports shipped models before deploying).
 """

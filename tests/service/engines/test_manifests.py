@@ -15,6 +15,7 @@ import pytest
 
 yaml = pytest.importorskip("yaml")
 
+from service.admission import admission_limit  # noqa: E402
 from service.engines.ray.app import (  # noqa: E402
     DeploymentOptions,
     RayAppOptions,
@@ -146,4 +147,15 @@ def test_given_options_win_over_the_derived_ones() -> None:
     assert configs["model"]["autoscaling_config"] == scaling
     assert configs["decode"]["ray_actor_options"]["resources"] == {"vtserve_decode": 1}
     assert configs["decode"]["max_ongoing_requests"] == 6  # two uploads per worker
-    assert configs["ingress"]["max_ongoing_requests"] > 2 * settings.max_queue  # admission refuses first
+    assert configs["ingress"]["max_ongoing_requests"] > 2 * admission_limit(settings)  # admission first
+
+
+def test_the_ingress_is_sized_by_the_admission_limit_not_the_batcher_queue() -> None:
+    settings = Settings(providers=["cpu"], max_in_flight=5, max_queue=500)
+    ingress = deployment_configs(settings, RayAppOptions(), 2)["ingress"]
+    assert admission_limit(settings) == 5
+    assert ingress["autoscaling_config"]["target_ongoing_requests"] == 5  # scale out when one is full
+    assert 2 * 5 < ingress["max_ongoing_requests"] < settings.max_queue  # refusals reach admission
+    derived = Settings(providers=["cpu"], max_batch_size=4, decoder_workers=3)  # 2 batches + workers
+    target = deployment_configs(derived, RayAppOptions(), 1)["ingress"]["autoscaling_config"]
+    assert target["target_ongoing_requests"] == admission_limit(derived) == 11

@@ -45,7 +45,7 @@ SETTINGS: dict[str, Any] = {
     "decoder_workers": 1,
     "max_batch_size": 4,
     "max_wait_ms": 5,
-    "max_queue": 6,
+    "max_in_flight": 6,  # admitted per model by the ingress (the batcher's max_queue stays at its 64)
     "decode_timeout_s": 3,
     "request_timeout_s": 10,
     "intra_op_threads": 1,
@@ -199,11 +199,14 @@ def test_decoding_and_the_model_run_on_different_nodes(deployed: Deployed) -> No
 
 
 def test_overload_is_answered_503_with_retry_after(deployed: Deployed, media: Callable[[str], Path]) -> None:
+    decoded = sum(deployed.calls().get("decode", {}).values())
     outcomes = asyncio.run(burst(deployed.url, media("nasa_13013.mp4").read_bytes(), 24))
     statuses = Counter(o.status for o in outcomes)
     assert set(statuses) == {200, 503}, statuses
     refused = [o for o in outcomes if o.status == 503]
     assert all(o.code == "overloaded" and o.retryable and o.retry_after == "1" for o in refused)
+    # refused from the headers by the ingress's admission: nothing was decoded for them
+    assert sum(deployed.calls()["decode"].values()) - decoded == statuses[200]
 
 
 def test_a_worker_node_lost_under_load_costs_only_retryable_errors(

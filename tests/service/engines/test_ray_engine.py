@@ -165,7 +165,8 @@ def test_a_replica_that_never_answers_costs_a_bounded_504(
 def test_overload_is_refused_by_admission_with_retry_after(
     make_settings: Callable[..., Settings], media: Callable[[str], Path]
 ) -> None:
-    settings = make_settings(decoder_workers=1, max_queue=1, request_timeout_s=3.0, providers=["cpu"])
+    settings = make_settings(decoder_workers=1, max_in_flight=1, request_timeout_s=3.0, providers=["cpu"])
+    assert settings.max_queue > 1  # the bound is the admission limit, as under `vtserve serve`
     data = media("nasa_13013.mp4").read_bytes()
     with engine(settings) as served:
         served.model.hang = True  # the one admission slot stays taken while its clip waits
@@ -176,6 +177,7 @@ def test_overload_is_refused_by_admission_with_retry_after(
         assert (refused.status_code, refused.json()["error"]["code"]) == (503, "overloaded")
         assert refused.headers["Retry-After"] == "1"
         assert first.result().status_code == 504
+        assert served.decode.calls == ["decode"]  # nothing was sent to decode for the refused request
 
 
 def _timeline(url: str, data: bytes) -> list[dict[str, Any]]:
