@@ -97,36 +97,44 @@ def scatter_square(probs: Tensor, kept: Tensor, length: int, *, prefix: int = 0)
 Pruner = Callable[[VideoModel, Tensor, int, bool], tuple[Tensor, AttentionMaps | None]]
 
 
+def _joint_content(model: ViViT | VideoMAE, x: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """A ViViT/VideoMAE clip's patch embeddings `[B, L, D]` (before positions) and the kept indices."""
+    content = model.patch_embed(x).reshape(-1, model.grid.tokens, model.config.embed_dim)
+    return content, select(relevance(content, model.grid), k)
+
+
+def _run_kept(
+    model: ViViT | VideoMAE, tokens: Tensor, kept: Tensor, *, prefix: int, return_attention: bool
+) -> tuple[Tensor, AttentionMaps | None]:
+    """The model's blocks over `[prefix tokens; kept tokens]`; the last layer's maps on the full grid."""
+    grid = model.grid
+    tokens, attention = run_blocks(model.blocks, tokens, grid, return_attention=return_attention)
+    if attention is None:
+        return tokens, None
+    probs = scatter_square(attention.probs[0], kept, grid.tokens, prefix=prefix)
+    return tokens, joint_maps(probs, grid, has_cls=prefix > 0)
+
+
 def _vivit(
     model: VideoModel, x: Tensor, k: int, return_attention: bool
 ) -> tuple[Tensor, AttentionMaps | None]:
     assert isinstance(model, ViViT)
-    grid, d = model.grid, model.config.embed_dim
-    content = model.patch_embed(x).reshape(-1, grid.tokens, d)
-    kept = select(relevance(content, grid), k)
+    content, kept = _joint_content(model, x, k)
     patches = gather_tokens(content + model.pos_embed[:, 1:], kept)
     cls = (model.cls_token + model.pos_embed[:, :1]).expand(patches.shape[0], -1, -1)
     tokens = model.pos_drop(torch.cat((cls, patches), dim=1))
-    tokens, attention = run_blocks(model.blocks, tokens, grid, return_attention=return_attention)
-    if attention is None:
-        return model.norm(tokens[:, 0]), None
-    probs = scatter_square(attention.probs[0], kept, grid.tokens, prefix=1)
-    return model.norm(tokens[:, 0]), joint_maps(probs, grid, has_cls=True)
+    tokens, maps = _run_kept(model, tokens, kept, prefix=1, return_attention=return_attention)
+    return model.norm(tokens[:, 0]), maps
 
 
 def _videomae(
     model: VideoModel, x: Tensor, k: int, return_attention: bool
 ) -> tuple[Tensor, AttentionMaps | None]:
     assert isinstance(model, VideoMAE)
-    grid, d = model.grid, model.config.embed_dim
-    content = model.patch_embed(x).reshape(-1, grid.tokens, d)
-    kept = select(relevance(content, grid), k)
+    content, kept = _joint_content(model, x, k)
     tokens = model.pos_drop(gather_tokens(content + model.pos_table.to(x.dtype), kept))
-    tokens, attention = run_blocks(model.blocks, tokens, grid, return_attention=return_attention)
-    features = model.fc_norm(tokens.mean(dim=1))
-    if attention is None:
-        return features, None
-    return features, joint_maps(scatter_square(attention.probs[0], kept, grid.tokens), grid, has_cls=False)
+    tokens, maps = _run_kept(model, tokens, kept, prefix=0, return_attention=return_attention)
+    return model.fc_norm(tokens.mean(dim=1)), maps
 
 
 def _vjepa2(
