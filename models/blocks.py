@@ -96,7 +96,7 @@ class _PreNorm(VideoBlock):
         norm_layer: Callable[..., nn.Module] = nn.LayerNorm,
     ) -> None:
         super().__init__()
-        # kept so blocks with a second attention (divided) build it exactly like the first
+        # kept so blocks with more attention steps build them exactly like the first (`_norm_attention`)
         self._attn_layer, self._norm_layer, self._norm_eps = attn_layer, norm_layer, norm_eps
         self._attn_kwargs: dict[str, Any] = {
             "qkv_bias": qkv_bias,
@@ -110,11 +110,28 @@ class _PreNorm(VideoBlock):
         self.norm2 = norm_layer(dim, eps=norm_eps)
         self.mlp = mlp_layer(dim, mlp_dim, approximate=gelu, drop=drop)
 
+    def _norm_attention(self, dim: int, num_heads: int) -> tuple[nn.Module, Attention]:
+        """A norm and an attention built exactly like `norm1` and `attn`, for a further attention step."""
+        norm = self._norm_layer(dim, eps=self._norm_eps)
+        return norm, self._attn_layer(dim, num_heads, **self._attn_kwargs)
+
     def _vit(self, x: Tensor, need_weights: bool) -> tuple[Tensor, Tensor | None]:
         res, probs = self.attn(self.norm1(x), need_weights=need_weights)
         x = x + self.drop_path(res)
         x = x + self.drop_path(self.mlp(self.norm2(x)))
         return x, probs
+
+
+def to_temporal(x: Tensor, grid: Grid) -> Tensor:
+    """`[B, T'·h·w, D]` (patches, frame-major) → `[B·h·w, T', D]`: one sequence per spatial position."""
+    dim = x.shape[-1]
+    return x.reshape(-1, grid.t, grid.patches, dim).transpose(1, 2).reshape(-1, grid.t, dim)
+
+
+def from_temporal(x: Tensor, grid: Grid) -> Tensor:
+    """`[B·h·w, T', D]` → `[B, T'·h·w, D]` (the inverse of `to_temporal`)."""
+    dim = x.shape[-1]
+    return x.reshape(-1, grid.patches, grid.t, dim).transpose(1, 2).reshape(-1, grid.tokens, dim)
 
 
 #: Attention pattern → block class (the names used in configs and model cards).
@@ -184,8 +201,7 @@ class DividedSpaceTimeBlock(_PreNorm):
         self, dim: int, num_heads: int, mlp_dim: int, *, rel_pos_frames: int = 0, **kwargs: Any
     ) -> None:
         super().__init__(dim, num_heads, mlp_dim, **kwargs)
-        self.temporal_norm1 = self._norm_layer(dim, eps=self._norm_eps)
-        self.temporal_attn = self._attn_layer(dim, num_heads, **self._attn_kwargs)
+        self.temporal_norm1, self.temporal_attn = self._norm_attention(dim, num_heads)
         self.temporal_fc = nn.Linear(dim, dim)
         self.temporal_rel_pos = (
             RelativeTemporalBias(num_heads, rel_pos_frames - 1) if rel_pos_frames else None
@@ -199,13 +215,12 @@ class DividedSpaceTimeBlock(_PreNorm):
         cls, patches = x[:, :1], x[:, 1:]  # [B, 1, D], [B, T·n, D]
 
         # 1. temporal: [B, T, n, D] -> [B·n, T, D]
-        xt = patches.reshape(-1, t, n, dim).transpose(1, 2).reshape(-1, t, dim)
+        xt = to_temporal(patches, grid)
         bias = None if self.temporal_rel_pos is None else self.temporal_rel_pos(t)
         res_t, temporal_probs = self.temporal_attn(
             self.temporal_norm1(xt), bias=bias, need_weights=return_attention
         )
-        res_t = res_t.reshape(-1, n, t, dim).transpose(1, 2).reshape(-1, t * n, dim)
-        patches = patches + self.temporal_fc(self.drop_path(res_t))
+        patches = patches + self.temporal_fc(self.drop_path(from_temporal(res_t, grid)))
 
         # 2. spatial: [B, T, n, D] -> [B·T, 1 + n, D] with the cls replicated per frame
         cls_rep = cls.unsqueeze(1).expand(-1, t, -1, -1).reshape(-1, 1, dim)

@@ -24,9 +24,8 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from models.attention_maps import AttentionMaps, BlockAttention, register_reducer
-from models.blocks import _PreNorm, register_block
+from models.blocks import _PreNorm, from_temporal, register_block, to_temporal
 from models.contract import Grid
-from models.patterns.factorised import from_temporal, to_temporal
 from models.patterns.maps import position_mean_temporal, renormalise
 
 
@@ -39,10 +38,8 @@ class AxialBlock(_PreNorm):
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, **kwargs: Any) -> None:
         super().__init__(dim, num_heads, mlp_dim, **kwargs)
-        self.width_norm = self._norm_layer(dim, eps=self._norm_eps)
-        self.width_attn = self._attn_layer(dim, num_heads, **self._attn_kwargs)
-        self.temporal_norm1 = self._norm_layer(dim, eps=self._norm_eps)
-        self.temporal_attn = self._attn_layer(dim, num_heads, **self._attn_kwargs)
+        self.width_norm, self.width_attn = self._norm_attention(dim, num_heads)
+        self.temporal_norm1, self.temporal_attn = self._norm_attention(dim, num_heads)
 
     def forward(
         self, x: Tensor, grid: Grid, *, return_attention: bool = False

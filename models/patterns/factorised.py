@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from models.attention_maps import AttentionMaps, BlockAttention, register_reducer
-from models.blocks import _PreNorm, register_block
+from models.blocks import _PreNorm, from_temporal, register_block, to_temporal
 from models.contract import Grid
 from models.patterns.maps import position_mean_temporal, received_spatial, renormalise
 from models.patterns.temporal import (
@@ -40,18 +40,6 @@ from models.patterns.temporal import (
 )
 
 
-def to_temporal(x: Tensor, grid: Grid) -> Tensor:
-    """`[B, T'·h·w, D]` → `[B·h·w, T', D]`: one sequence per spatial position."""
-    dim = x.shape[-1]
-    return x.reshape(-1, grid.t, grid.patches, dim).transpose(1, 2).reshape(-1, grid.t, dim)
-
-
-def from_temporal(x: Tensor, grid: Grid) -> Tensor:
-    """`[B·h·w, T', D]` → `[B, T'·h·w, D]` (the inverse of `to_temporal`)."""
-    dim = x.shape[-1]
-    return x.reshape(-1, grid.patches, grid.t, dim).transpose(1, 2).reshape(-1, grid.tokens, dim)
-
-
 @register_block
 class FactorisedSelfAttentionBlock(_PreNorm):
     """ViViT Model 3: spatial self-attention within each frame, then temporal across frames (see module)."""
@@ -61,8 +49,7 @@ class FactorisedSelfAttentionBlock(_PreNorm):
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, **kwargs: Any) -> None:
         super().__init__(dim, num_heads, mlp_dim, **kwargs)
-        self.temporal_norm1 = self._norm_layer(dim, eps=self._norm_eps)
-        self.temporal_attn = self._attn_layer(dim, num_heads, **self._attn_kwargs)
+        self.temporal_norm1, self.temporal_attn = self._norm_attention(dim, num_heads)
 
     def forward(
         self, x: Tensor, grid: Grid, *, return_attention: bool = False
