@@ -69,13 +69,19 @@ class VideoConfig:
         """The token grid of this config's input (the contract's, computed in `models.contract`)."""
         return self.input_contract().grid
 
+    @property
+    def contract_tubelet(self) -> int:
+        """Frames per token of the input contract and the attention grid (a model may derive it: MTV's
+        finest view); `tubelet_size` here."""
+        return self.tubelet_size
+
     def input_contract(self, **policy: Any) -> InputContract:
         """This config's input (frames, size, tokenization) with the given sampling/preprocessing policy."""
         return InputContract(
             num_frames=self.num_frames,
             image_size=self.image_size,
             patch_size=self.patch_size,
-            tubelet_size=self.tubelet_size,
+            tubelet_size=self.contract_tubelet,
             **policy,
         )
 

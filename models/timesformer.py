@@ -22,7 +22,7 @@ wrong when T ≠ `config.num_frames` (it reshapes with the config's frame count)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -38,6 +38,18 @@ TimeSformerAttention = Literal["divided_space_time", "joint_space_time", "space_
 
 #: The official sampling rate per frame count (8×32, HR 16×16, L 96×4).
 OFFICIAL_FRAME_STRIDE = {8: 32, 16: 16, 96: 4}
+
+
+def official_policy(num_frames: int) -> dict[str, Any]:
+    """The official TimeSformer test protocol at `num_frames`: Kinetics mean/std, frames sampled at the
+    published stride (`OFFICIAL_FRAME_STRIDE`, 32 for other counts), 3 spatial crops."""
+    return {
+        "mean": KINETICS_MEAN,
+        "std": KINETICS_STD,
+        "sampling": "stride",
+        "frame_stride": OFFICIAL_FRAME_STRIDE.get(num_frames, 32),
+        "test_crops": 3,
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,11 +112,7 @@ class TimeSformer(VideoModel):
             attention=config.attention,
             name=name,
             labels=labels,
-            mean=KINETICS_MEAN,
-            std=KINETICS_STD,
-            sampling="stride",
-            frame_stride=OFFICIAL_FRAME_STRIDE.get(config.num_frames, 32),
-            test_crops=3,
+            **official_policy(config.num_frames),
         )
 
     def _tokens(self, x: Tensor) -> Tensor:

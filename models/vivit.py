@@ -50,8 +50,8 @@ class ViViTFactorisedConfig(ViViTConfig):
     temporal_depth: int = 4
 
 
-#: scenic feeds [-1, 1]; ViViT evaluates 4 temporal clips x 3 spatial crops
-VIVIT_POLICY: Mapping[str, Any] = MappingProxyType(
+#: scenic's K400 protocol (ViViT, MTV): [-1, 1] input, 32 frames at stride 2, 4 temporal clips x 3 crops
+SCENIC_K400_POLICY: Mapping[str, Any] = MappingProxyType(
     {
         "mean": VIVIT_MEAN,
         "std": VIVIT_STD,
@@ -70,7 +70,7 @@ class ViViT(VideoModel):
     config_cls = ViViTConfig
     config: ViViTConfig
     card_attention = "joint_space_time"
-    card_policy = VIVIT_POLICY
+    card_policy = SCENIC_K400_POLICY
 
     def __init__(self, config: ViViTConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)
@@ -135,7 +135,7 @@ class ViViTFactorised(VideoModel):
     config_cls = ViViTFactorisedConfig
     config: ViViTFactorisedConfig
     card_attention = "factorised_encoder"
-    card_policy = VIVIT_POLICY
+    card_policy = SCENIC_K400_POLICY
 
     def __init__(self, config: ViViTFactorisedConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)

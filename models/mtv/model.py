@@ -25,7 +25,6 @@ See `models.mtv.maps` for the maps, per view and fused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Literal, cast
 
 import torch
@@ -40,14 +39,13 @@ from models.base import (
 )
 from models.blocks import build_blocks, run_blocks
 from models.card import ModelCard
-from models.contract import Grid, InputContract
+from models.contract import Grid
 from models.layers import GeluApprox, TubeletEmbed, prepend_cls, resample_1d
 from models.mtv.fusion import CrossViewFusion
 from models.mtv.maps import PATTERN, MultiviewAttention, view_maps
+from models.vivit import SCENIC_K400_POLICY
 
 TemporalMerge = Literal["tile", "interleave"]
-MTV_MEAN = (0.5, 0.5, 0.5)  # scenic feeds [-1, 1]
-MTV_STD = (0.5, 0.5, 0.5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,22 +107,13 @@ class MTVConfig(VideoConfig):
             )
 
     @property
-    def finest_tubelet(self) -> int:
+    def contract_tubelet(self) -> int:
+        """The finest view's tubelet: the input contract's tokenization and the attention grid."""
         return self.tubelet_size >> (self.num_views - 1)
 
     @property
     def segments(self) -> int:
         return self.num_frames // self.tubelet_size
-
-    def input_contract(self, **policy: Any) -> InputContract:
-        """The finest view's tokenization: the grid of the attention maps."""
-        return InputContract(
-            num_frames=self.num_frames,
-            image_size=self.image_size,
-            patch_size=self.patch_size,
-            tubelet_size=self.finest_tubelet,
-            **policy,
-        )
 
     def view(self, v: int) -> ViewSpec:
         """View `v` (0 = coarsest): its width, heads, MLP, tubelet and grid."""
@@ -218,17 +207,7 @@ class MTV(VideoModel):
     config_cls = MTVConfig
     config: MTVConfig
     card_attention = PATTERN
-    # scenic's K400 protocol: 32 frames at stride 2, [-1, 1] input, 4 clips × 3 crops
-    card_policy = MappingProxyType(
-        {
-            "mean": MTV_MEAN,
-            "std": MTV_STD,
-            "sampling": "stride",
-            "frame_stride": 2,
-            "test_clips": 4,
-            "test_crops": 3,
-        }
-    )
+    card_policy = SCENIC_K400_POLICY  # scenic's K400 protocol, as ViViT's
 
     def __init__(self, config: MTVConfig, card: ModelCard | None = None) -> None:
         super().__init__(config, card)

@@ -25,30 +25,17 @@ from __future__ import annotations
 from typing import Any
 
 from models.base import VideoModel
-from models.card import KINETICS_MEAN, KINETICS_STD
 from models.patterns.model import PatternConfig, PatternViT
 from models.patterns.multiscale import MultiscaleConfig, MultiscaleViT
 from models.registry import TINY as REGISTRY_TINY
 from models.registry import TINY_CARD, build_model, register_model
-from models.timesformer import OFFICIAL_FRAME_STRIDE, TimeSformer, TimeSformerConfig
+from models.timesformer import TimeSformer, TimeSformerConfig, official_policy
+from models.vivit import SCENIC_K400_POLICY
 
 TINY: dict[str, Any] = {**REGISTRY_TINY, "num_frames": 8, "num_heads": 4}
 VIVIT_32X2: dict[str, Any] = {"num_frames": 32, "tubelet_size": 2, "gelu": "tanh"}
-VIVIT_CARD: dict[str, Any] = {
-    "mean": (0.5, 0.5, 0.5),
-    "std": (0.5, 0.5, 0.5),
-    "sampling": "stride",
-    "frame_stride": 2,
-    "test_clips": 4,
-    "test_crops": 3,
-}
-TIMESFORMER_CARD: dict[str, Any] = {
-    "mean": KINETICS_MEAN,
-    "std": KINETICS_STD,
-    "sampling": "stride",
-    "frame_stride": OFFICIAL_FRAME_STRIDE[8],
-    "test_crops": 3,
-}
+VIVIT_CARD: dict[str, Any] = dict(SCENIC_K400_POLICY)
+TIMESFORMER_CARD: dict[str, Any] = official_policy(8)
 
 
 def _pattern(name: str, card: dict[str, Any], overrides: dict[str, Any], **config: Any) -> VideoModel:
