@@ -101,15 +101,16 @@ class VideoConfig:
             "fused": self.fused_attn,
         }
 
-    def tubelet_embed(self) -> TubeletEmbed:
-        """The Conv3d tubelet embedding of this config's input (ViViT, VideoMAE)."""
+    def tubelet_embed(self, *, tubelet_size: int | None = None, dim: int | None = None) -> TubeletEmbed:
+        """The Conv3d tubelet embedding of this config's input (ViViT, VideoMAE, V-JEPA 2, VideoPrism); a
+        model with several tokenizations (MTV's views) gives each its own `tubelet_size` and width `dim`."""
         return TubeletEmbed(
             num_frames=self.num_frames,
             image_size=self.image_size,
             patch_size=self.patch_size,
-            tubelet_size=self.tubelet_size,
+            tubelet_size=self.tubelet_size if tubelet_size is None else tubelet_size,
             in_chans=self.in_chans,
-            dim=self.embed_dim,
+            dim=self.embed_dim if dim is None else dim,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from models.base import (
 from models.blocks import build_blocks, run_blocks
 from models.card import ModelCard
 from models.contract import Grid
-from models.layers import GeluApprox, TubeletEmbed, prepend_cls, resample_1d
+from models.layers import GeluApprox, prepend_cls, resample_1d
 from models.mtv.fusion import CrossViewFusion
 from models.mtv.maps import PATTERN, MultiviewAttention, view_maps
 from models.vivit import SCENIC_K400_POLICY
@@ -174,14 +174,7 @@ class ViewEncoder(nn.Module):
         super().__init__()
         self.spec = spec
         c = config
-        self.patch_embed = TubeletEmbed(
-            num_frames=c.num_frames,
-            image_size=c.image_size,
-            patch_size=c.patch_size,
-            tubelet_size=spec.tubelet,
-            in_chans=c.in_chans,
-            dim=spec.embed_dim,
-        )
+        self.patch_embed = c.tubelet_embed(tubelet_size=spec.tubelet, dim=spec.embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, spec.grid.t, 1, spec.embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1 + spec.grid.patches, spec.embed_dim))
         self.blocks = build_blocks("joint_space_time", spec, c.drop_path_rates(), has_cls=True)
