@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from export.describe import build_manifest, file_hashes, tool_versions
-from export.engine import build_checked_engine
+from export.engine import build_checked_engine, check_precision
 from export.errors import ExportError, ParityError
-from export.manifest import ONNX_NAME, Manifest, ParityReport, write_manifest
+from export.manifest import ONNX_NAME, Manifest, ParityReport, Precision, write_manifest
 from export.quantize import check_quantize, int8_fields
 from export.staging import check_replaceable, staged_bundle
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from models.contract import Grid
 
 Format = Literal["onnx", "tensorrt"]
-Precision = Literal["fp32", "fp16"]
 Exporter = Literal["auto", "dynamo", "torchscript"]
 Quantize = Literal["none", "int8"]
 Progress = Callable[[str], None]
@@ -47,8 +46,7 @@ def resolve_precision(fmt: Format, precision: Precision | None) -> Precision:
         raise ExportError(f"unknown format {fmt!r}", "use --format onnx or --format tensorrt")
     if precision is None:
         return "fp16" if fmt == "tensorrt" else "fp32"
-    if precision not in ("fp32", "fp16"):
-        raise ExportError(f"unknown precision {precision!r}", "use --precision fp32 or fp16")
+    check_precision(precision)
     if fmt == "onnx" and precision == "fp16":
         raise ExportError(
             "fp16 applies to TensorRT engines; ONNX bundles are float32",

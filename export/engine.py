@@ -14,14 +14,15 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 from export.describe import file_hashes
 from export.errors import ExportError, ParityError
 from export.manifest import (
     ONNX_NAME,
     PLAN_NAME,
+    PRECISIONS,
     Manifest,
+    Precision,
     TensorRTInfo,
     read_manifest,
     verify_files,
@@ -29,7 +30,6 @@ from export.manifest import (
 )
 from export.staging import staged_bundle
 
-Precision = Literal["fp32", "fp16"]
 Progress = Callable[[str], None]
 
 TIMING_CACHE_NAME = "timing.cache"
@@ -38,6 +38,12 @@ DEFAULT_MAX_BATCH = 16
 
 def _noop(_message: str) -> None:
     return None
+
+
+def check_precision(precision: Precision) -> None:
+    """ExportError unless `precision` is one of `PRECISIONS` (a value from the command line or a caller)."""
+    if precision not in PRECISIONS:
+        raise ExportError(f"unknown precision {precision!r}", f"use --precision {' or '.join(PRECISIONS)}")
 
 
 def build_checked_engine(
@@ -129,8 +135,7 @@ def _engine_settings(
     """Precision and max batch for a rebuild: as given, else as the previous engine had them."""
     precision = precision or (old.precision if old is not None else "fp16")
     max_batch = max_batch if max_batch is not None else (old.max_batch if old else DEFAULT_MAX_BATCH)
-    if precision not in ("fp32", "fp16"):
-        raise ExportError(f"unknown precision {precision!r}", "use --precision fp32 or fp16")
+    check_precision(precision)
     if max_batch < 1:
         raise ExportError(f"--max-batch must be at least 1, got {max_batch}", "pass --max-batch 1 or more")
     return precision, max_batch

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from export.errors import ExportError
+from export.manifest import PRECISIONS
 
 
 def say(text: str, *, err: bool = False) -> None:
@@ -36,7 +37,7 @@ def add_engine_options(
 ) -> None:
     """--precision and --max-batch of a TensorRT engine, as `vtserve export` and `vtserve build-engine`
     take them (each says in the help what applies when they are not given)."""
-    parser.add_argument("--precision", choices=("fp32", "fp16"), default=None, help=precision_help)
+    parser.add_argument("--precision", choices=PRECISIONS, default=None, help=precision_help)
     parser.add_argument("--max-batch", type=int, default=max_batch, metavar="N", help=max_batch_help)
 
 

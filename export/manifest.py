@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,6 +26,10 @@ OUTPUT_TEMPORAL = "temporal_attention"
 OUTPUT_SPATIAL = "spatial_attention"
 #: `Manifest.grids` key of the grid the temporal/spatial attention outputs are reported on.
 ATTENTION_GRID = "attention"
+
+#: What a bundle's graph computes in: ONNX graphs are always fp32; a TensorRT engine may be fp16.
+Precision = Literal["fp32", "fp16"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 
 
 class _Strict(BaseModel):
@@ -79,7 +83,7 @@ class TensorRTInfo(_Strict):
     tensorrt_version: str
     gpu_name: str
     compute_capability: str
-    precision: Literal["fp32", "fp16"]
+    precision: Precision
     min_batch: int
     opt_batch: int
     max_batch: int
@@ -102,7 +106,7 @@ class Manifest(_Strict):
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     has_attention: bool
-    precision: Literal["fp32", "fp16"] = "fp32"
+    precision: Precision = "fp32"
     keep_ratio: float = Field(default=1.0, gt=0.0, le=1.0)  # share of tokens kept per clip (models.pruning)
     parity: ParityReport | None = None
     # int8-dynamic: the graph's linear layers in int8 (export.quantize); `parity` is then the float32

@@ -20,12 +20,11 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
 from export.errors import TensorRTBuildError, tensorrt_missing
-from export.manifest import INPUT_NAME, PLAN_NAME, TensorRTInfo
+from export.manifest import INPUT_NAME, PLAN_NAME, Precision, TensorRTInfo
 
-Precision = Literal["fp32", "fp16"]
 Progress = Callable[[str], None]
 
 DEFAULT_WORKSPACE_BYTES = 4 << 30
