@@ -134,19 +134,15 @@ class DecoderPool:
         return worker.process.exitcode
 
     def _replace(self, worker: _Worker) -> int | None:
-        exitcode = self._discard(worker)
-        self.replaced += 1
-        if not self._closed:
-            try:
-                self._idle.put(self._spawn())
-            except ServiceError:
-                logger.exception("could not replace a decoder worker; the pool is one worker short")
-        return exitcode
+        """A worker that failed (crash, timeout, broken pipe): reap it, count it, start a fresh one."""
+        return self._retire(worker, failed=True)
 
-    def _retire(self, worker: _Worker) -> int | None:
-        """A worker that ended its job by exiting (after a timeline): reap it, start a fresh one. Not a
-        replacement after a failure, so `replaced` does not count it."""
+    def _retire(self, worker: _Worker, *, failed: bool = False) -> int | None:
+        """A worker that ended its job by exiting (after a timeline): reap it, start a fresh one. Only a
+        replacement after a failure (`failed`) counts in `replaced`."""
         exitcode = self._discard(worker)
+        if failed:
+            self.replaced += 1
         if not self._closed:
             try:
                 self._idle.put(self._spawn())
