@@ -26,7 +26,7 @@ shrinking per-stage grid, several tokenizations) is one `VideoBlock` subclass re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Protocol
 
 import torch
@@ -76,7 +76,8 @@ class VideoBlock(nn.Module):
 
 
 class _PreNorm(VideoBlock):
-    """Parameters and the plain ViT computation shared by the joint-style blocks."""
+    """Parameters and the plain ViT computation shared by the pre-norm blocks: `norm1`, `attn`
+    (`attn_layer(dim, num_heads, **attn_options)`, e.g. Video Swin's window attention), `norm2`, `mlp`."""
 
     def __init__(
         self,
@@ -92,6 +93,7 @@ class _PreNorm(VideoBlock):
         drop_path: float = 0.0,
         fused: bool = True,
         attn_layer: type[Attention] = Attention,
+        attn_options: Mapping[str, Any] | None = None,
         mlp_layer: type[Mlp] = Mlp,
         norm_layer: Callable[..., nn.Module] = nn.LayerNorm,
     ) -> None:
@@ -103,6 +105,7 @@ class _PreNorm(VideoBlock):
             "attn_drop": attn_drop,
             "proj_drop": drop,
             "fused": fused,
+            **(attn_options or {}),
         }
         self.norm1 = norm_layer(dim, eps=norm_eps)
         self.attn = attn_layer(dim, num_heads, **self._attn_kwargs)

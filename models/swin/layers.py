@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.blocks import DropPath, VideoBlock, register_block
+from models.blocks import _PreNorm, register_block
 from models.contract import Grid
-from models.layers import Attention, GeluApprox, Mlp, QkvBias
+from models.layers import Attention
 from models.swin.maps import PATTERN, ShiftedWindowAttention, combine
 from models.swin.windows import (
     Triple,
@@ -60,7 +60,7 @@ class WindowAttention(Attention):
 
 
 @register_block
-class ShiftedWindowBlock(VideoBlock):
+class ShiftedWindowBlock(_PreNorm):
     """Video Swin block over `[B, T'·h·w, C]`: `x + W-MSA(norm1(x))`, then `x + MLP(norm2(x))`.
 
     W-MSA: clamp `window` (default the published K400 8×7×7) and the shift to the grid, zero-pad to
@@ -72,6 +72,7 @@ class ShiftedWindowBlock(VideoBlock):
 
     pattern = PATTERN
     has_cls: ClassVar[bool] = False  # tokens are `[B, T'·h·w, C]`, no cls
+    attn: WindowAttention
 
     def __init__(
         self,
@@ -81,24 +82,20 @@ class ShiftedWindowBlock(VideoBlock):
         *,
         window: Triple = (8, 7, 7),
         shifted: bool = False,
-        qkv_bias: QkvBias = "qkv",
         norm_eps: float = 1e-5,
-        gelu: GeluApprox = "none",
-        drop: float = 0.0,
-        attn_drop: float = 0.0,
-        drop_path: float = 0.0,
-        fused: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            dim,
+            num_heads,
+            mlp_dim,
+            norm_eps=norm_eps,
+            attn_layer=WindowAttention,
+            attn_options={"window": window},
+            **kwargs,
+        )
         self.window_size = window
         self.shift_size: Triple = (window[0] // 2, window[1] // 2, window[2] // 2) if shifted else (0, 0, 0)
-        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = WindowAttention(
-            dim, num_heads, window=window, qkv_bias=qkv_bias, attn_drop=attn_drop, proj_drop=drop, fused=fused
-        )
-        self.drop_path = DropPath(drop_path)
-        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.mlp = Mlp(dim, mlp_dim, approximate=gelu, drop=drop)
 
     def forward(
         self, x: Tensor, grid: Grid, *, return_attention: bool = False
