@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from models.attention_maps import AttentionMaps
 from models.card import ModelCard
-from models.contract import InputContract
+from models.contract import InputContract, check_fields
 from models.layers import (
     Attention,
     GeluApprox,
@@ -118,10 +118,7 @@ class VideoConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VideoConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        check_fields(cls, data, cls.__name__)
         return cls(**data)
 
 

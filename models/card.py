@@ -8,7 +8,7 @@ sampling, resize, normalisation — is the card's `input` (`models.contract.Inpu
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from models.contract import (
@@ -19,6 +19,7 @@ from models.contract import (
     InputContract,
     ResizePolicy,
     SamplingPolicy,
+    check_fields,
 )
 
 __all__ = [
@@ -76,10 +77,7 @@ class ModelCard:
         values = dict(data)
         if "input" not in values:  # legacy flat card: the contract's fields sat beside the name
             values["input"] = {k: values.pop(k) for k in InputContract.field_names() & set(data)}
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown model card fields: {sorted(unknown)}")
+        check_fields(cls, values, "model card")
         contract = values["input"]
         if isinstance(contract, dict):
             values["input"] = InputContract.from_dict(contract)

@@ -15,6 +15,7 @@ This module imports only the standard library: the torch-free service reads cont
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -60,6 +61,13 @@ def token_grid(*, num_frames: int, image_size: int, patch_size: int, tubelet_siz
         raise ValueError(f"num_frames={num_frames} is not a multiple of tubelet_size={tubelet_size}")
     side = image_size // patch_size
     return Grid(num_frames // tubelet_size, side, side)
+
+
+def check_fields(cls: type[Any], data: Mapping[str, Any], what: str) -> None:
+    """ValueError naming the keys of `data` that are not fields of the dataclass `cls` (`what` they are)."""
+    unknown = set(data) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} fields: {sorted(unknown)}")
 
 
 def _triple(value: Any, name: str) -> Triple:
@@ -154,10 +162,7 @@ class InputContract:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InputContract:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown input contract fields: {sorted(unknown)}")
+        check_fields(cls, data, "input contract")
         return cls(**data)
 
     @classmethod
