@@ -3,7 +3,9 @@
 A model name resolves, in order, to: a bundle folder given as a path; `<model_repository>/<name>/`;
 `<cache_dir>/<name>/`; or a shipped model (`models/weights/<name>/`) or checkpoint folder, exported into
 `<cache_dir>/<name>/` on first use and again when its weights changed (that step imports torch; serving an
-existing bundle never does). Building a runtime and a batcher for a bundle is `service.loading`'s job.
+existing bundle never does). The entry `zoo` stands for every model folder of the zoo (`zoo_dir`, by
+default the shipped `models/weights/zoo/`), each served under its folder's name. Building a runtime and a
+batcher for a bundle is `service.loading`'s job.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 from pathlib import Path
 
 from export.manifest import MANIFEST_NAME
-from service.settings import Settings
+from service.settings import ZOO, Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,17 +29,43 @@ def is_bundle(path: Path) -> bool:
     return (path / MANIFEST_NAME).is_file()
 
 
-def shipped_weights_dir(name: str) -> Path | None:
-    """`models/weights/<name>/` inside the installed `models` package, if present.
+def _weights_dirs() -> list[Path]:
+    """`models/weights/` of the installed `models` package.
 
     Found with `find_spec`, which locates the package without importing it (importing `models` imports
     torch, which the serving path avoids)."""
     spec = importlib.util.find_spec("models")
-    for location in (spec.submodule_search_locations or []) if spec else []:
-        folder = Path(location) / "weights" / name
+    return [Path(location) / "weights" for location in (spec.submodule_search_locations or []) if spec]
+
+
+def shipped_weights_dir(name: str) -> Path | None:
+    """`models/weights/<name>/` inside the installed `models` package, if present."""
+    for weights in _weights_dirs():
+        folder = weights / name
         if (folder / "config.json").is_file():  # a checkpoint written by models.save_pretrained
             return folder
     return None
+
+
+def zoo_folder(settings: Settings) -> Path | None:
+    """`settings.zoo_dir`, else the shipped zoo `models/weights/zoo/` when it exists."""
+    if settings.zoo_dir is not None:
+        return settings.zoo_dir
+    return next((w / ZOO for w in _weights_dirs() if (w / ZOO).is_dir()), None)
+
+
+def zoo_entries(settings: Settings) -> list[str]:
+    """Every checkpoint or bundle folder in the zoo, as paths (served under their folders' names)."""
+    folder = zoo_folder(settings)
+    if folder is None or not folder.is_dir():
+        raise BundleNotFound(
+            f"`models` lists {ZOO!r} but there is no zoo folder ({folder or 'models/weights/zoo'}); "
+            "train it with `python -m bench.patterns train` or set VTSERVE_ZOO_DIR"
+        )
+    entries = sorted(str(p) for p in folder.iterdir() if is_checkpoint(p) or is_bundle(p))
+    if not entries:
+        raise BundleNotFound(f"the zoo {folder} holds no model folders (*/config.json or */{MANIFEST_NAME})")
+    return entries
 
 
 def folder_name(path: Path) -> str:
@@ -104,9 +132,10 @@ def resolve_bundle(name: str, settings: Settings, *, allow_export: bool = True) 
 
 
 def configured_names(settings: Settings) -> list[str]:
-    """`settings.models`, or every bundle in the repository when that list is empty."""
+    """`settings.models` (`zoo` expanded into the zoo's folders), or every bundle in the repository when
+    that list is empty."""
     if settings.models:
-        return list(settings.models)
+        return [name for entry in settings.models for name in _expand(entry, settings)]
     repo = settings.model_repository
     if repo is None or not repo.is_dir():
         raise BundleNotFound("`models` is empty and there is no model repository to list")
@@ -114,3 +143,7 @@ def configured_names(settings: Settings) -> list[str]:
     if not names:
         raise BundleNotFound(f"no bundles (*/{MANIFEST_NAME}) in {repo}")
     return names
+
+
+def _expand(entry: str, settings: Settings) -> list[str]:
+    return zoo_entries(settings) if entry == ZOO else [entry]

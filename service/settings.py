@@ -29,6 +29,7 @@ from pydantic_settings import (
 ENV_PREFIX = "VTSERVE_"
 CONFIG_ENV = "VTSERVE_CONFIG"
 SHIPPED_MODELS = ("motion-timesformer", "motion-vivit")
+ZOO = "zoo"  # in `models`: every model folder of `zoo_dir` (service.bundles.configured_names)
 
 RuntimeName = Literal["onnxruntime", "tensorrt", "torch"]
 ExecutionProvider = Literal["tensorrt", "cuda", "cpu"]
@@ -69,7 +70,12 @@ class Settings(BaseSettings):
     models: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(SHIPPED_MODELS),
         description="models to load: bundle names in the repository or cache, or shipped model names; "
-        "empty = every bundle in the repository",
+        "`zoo` = every model folder in `zoo_dir`; empty = every bundle in the repository",
+    )
+    zoo_dir: Path | None = Field(
+        default=None,
+        description="the folder of checkpoint or bundle folders that `models=zoo` serves; "
+        "default: the shipped zoo, models/weights/zoo",
     )
     default_model: str | None = Field(default=None, description="defaults to the first loaded model")
     runtime: RuntimeName = "onnxruntime"
@@ -155,7 +161,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        if self.default_model is not None and self.models and self.default_model not in self.models:
+        listed = self.models and ZOO not in self.models  # the zoo's names are known once it is listed
+        if self.default_model is not None and listed and self.default_model not in self.models:
             raise ValueError(f"default_model {self.default_model!r} is not in models {self.models}")
         if len(set(self.models)) != len(self.models):
             raise ValueError("models must not repeat")
