@@ -1,7 +1,7 @@
 """`vtserve bench [e2e|models|gpu|all]`: run the benchmarks and write JSON, markdown and PNG plots.
 
     vtserve bench                          # all: e2e + models (+ gpu when a CUDA device is present)
-    vtserve bench e2e --duration 60        # vtserve vs naive baseline vs pipeline limit, 1/4/16 clients
+    vtserve bench e2e --duration 60        # vtserve vs naive baseline vs LitServe vs pipeline limit, 1/4/16
     vtserve bench models --repeats 3       # onnxruntime vs torch eager per batch size, GFLOP/s
     vtserve bench gpu                      # TimeSformer-Base on the GPU (fails clearly without CUDA)
     vtserve bench gpu --device cpu --tiny  # smoke test of the GPU harness on CPU
@@ -52,21 +52,10 @@ def _written(paths: list[Path]) -> None:
 
 
 def run_e2e(args: argparse.Namespace) -> None:
-    from bench.e2e import parse_concurrency
-    from bench.e2e import run as run_bench
+    from bench.e2e import run_args
     from bench.report import write_e2e
 
-    results = run_bench(
-        model=args.model,
-        concurrency=parse_concurrency(args.concurrency),
-        duration_s=args.duration,
-        out_dir=args.out,
-        smoke=args.smoke,
-        skip_baseline=args.skip_baseline,
-        skip_limit=args.skip_limit,
-        memory_cap_mb=args.memory_cap_mb,
-    )
-    _written(write_e2e(results, args.out))
+    _written(write_e2e(run_args(args), args.out))
 
 
 def run_models(args: argparse.Namespace) -> None:

@@ -1,11 +1,16 @@
-"""End-to-end: vtserve vs the naive baseline vs the raw pipeline limit, on the same weights and clips.
+"""End-to-end: vtserve vs the naive baseline vs a LitServe peer vs the pipeline limit, same model and clips.
 
 1. Prepare the model (shipped `motion-timesformer` when present, else its architecture with random
-   weights): a checkpoint folder for the baseline and a bundle repository for vtserve, same weights.
+   weights): a checkpoint folder for the baseline and a bundle repository for vtserve, same weights; and
+   the LitServe peer's own virtualenv (`bench.peer`; `--skip-peer` leaves it out).
 2. Start `vtserve serve` in a subprocess (env `VTSERVE_*` pointing at the repository), wait for /readyz,
-   warm up on every clip, then at each concurrency drive it for `duration_s` with the async client,
-   scraping /metrics before and after for the per-stage breakdown.
-3. The same for the naive baseline (`python -m bench.baseline`).
+   warm up on every clip, ask each clip once (these answers are the reference), then at each concurrency
+   drive it for `duration_s` with the async client, scraping /metrics before and after for the per-stage
+   breakdown.
+3. The same for the naive baseline (`python -m bench.baseline`) and the LitServe peer
+   (`python -m bench.peer_litserve` from its venv: the same bundle, batch size, batch wait and onnxruntime
+   threads as vtserve). Every 200 of every timed run is checked: its top-1 label must be vtserve's for
+   that clip (`wrong_answers`); each server's answers per clip are compared with vtserve's (`answers`).
 4. The raw pipeline limit (decoder pool + runtime/batcher in-process) at the highest concurrency.
 5. Ratios and goals; JSON, markdown and plots are written by `bench.report`.
 
@@ -19,21 +24,23 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.answers import LabelCheck, Labels, agreement, answers_of
 from bench.bundles import PreparedModel, prepare
 from bench.clips import GENERATED, SMOKE_GENERATED, Clip, clip_mix, describe
+from bench.comparison import compare
 from bench.environment import default_memory_cap_mb, describe_environment, load_average
 from bench.loadgen import drive, scrape, warm_up
+from bench.peer import DEFAULT_WORKERS, ensure_venv, litserve_command, options_like_vtserve
 from bench.server import RunningServer, baseline_command, free_port, serve, vtserve_command
-from bench.stats import ratio, stage_breakdown
+from bench.stats import stage_breakdown
 
 DEFAULT_CONCURRENCY = (1, 4, 16)
-GOAL_THROUGHPUT_RATIO = 3.0
-GOAL_LIMIT_FRACTION = 0.85
 LOG = partial(print, flush=True)
 
 
@@ -44,6 +51,7 @@ async def _drive_with_rss(
     concurrency: int,
     duration_s: float,
     memory_cap_mb: float | None,
+    check: LabelCheck,
 ) -> tuple[dict[str, Any], float | None, str | None]:
     """Drive `url`, sampling the server's resident memory every 0.25 s.
 
@@ -74,35 +82,58 @@ async def _drive_with_rss(
 
     sampler = asyncio.create_task(sample())
     try:
-        result = await drive(url, clips, concurrency=concurrency, duration_s=duration_s, abort=abort)
+        result = await drive(
+            url, clips, concurrency=concurrency, duration_s=duration_s, abort=abort, check=check
+        )
     finally:
         stop.set()
         await sampler
     return result.summary(), (max(peak) if peak else None), (killed[0] if killed else None)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Levels:
+    """What every server is driven with: the clips, the client counts, seconds per level, the memory cap."""
+
+    clips: Sequence[Clip]
+    concurrency: Sequence[int]
+    duration_s: float
+    memory_cap_mb: float | None
+    log: Any = LOG
+
+
+@dataclass(kw_only=True)
+class Measured:
+    """One server's rows (one per client count) and its answer for each clip (asked once, after warm-up)."""
+
+    rows: list[dict[str, Any]]
+    answers: dict[str, Labels | None]
+
+
 async def _measure_server(
     server: RunningServer,
     path: str,
-    clips: Sequence[Clip],
-    concurrency: Sequence[int],
-    duration_s: float,
+    levels: Levels,
     *,
-    metrics: bool,
-    model: str,
-    log: Any,
-    memory_cap_mb: float | None,
-) -> list[dict[str, Any]]:
-    url = server.base_url + path
-    statuses = await warm_up(url, clips)
+    model: str | None,
+    reference: Mapping[str, Labels | None] | None,
+) -> Measured:
+    """Warm up, ask each clip once, then drive every level (`model`: scrape vtserve's /metrics for it).
+    Every 200 of the timed runs is checked against `reference`'s top-1 label (None: this server's own)."""
+    url, log = server.base_url + path, levels.log
+    statuses = await warm_up(url, levels.clips)
     bad = [s for s in statuses if s != 200]
     if bad:
         log(f"  warm-up: {len(bad)} of {len(statuses)} requests were not 200 ({sorted(set(bad))})")
+    answers = await answers_of(url, levels.clips)
+    check = LabelCheck.of(answers if reference is None else reference)
     rows = []
-    for c in concurrency:
-        before = await scrape(server.base_url) if metrics else ""
+    for c in levels.concurrency:
+        before = await scrape(server.base_url) if model else ""
         load_before = load_average()
-        summary, peak, killed = await _drive_with_rss(server, url, clips, c, duration_s, memory_cap_mb)
+        summary, peak, killed = await _drive_with_rss(
+            server, url, levels.clips, c, levels.duration_s, levels.memory_cap_mb, check
+        )
         summary["peak_rss_mb"] = peak
         if killed:
             summary["killed"] = killed
@@ -110,26 +141,20 @@ async def _measure_server(
             rows.append(summary)
             break
         summary["load_average_1m"] = [load_before, load_average()]
-        if metrics:
+        if model:
             summary["breakdown"] = stage_breakdown(before, await scrape(server.base_url), model=model)
         log(
             f"  c={c}: {summary['clips_per_s']} clips/s, p50 {summary['latency']['p50_ms']} ms, "
-            f"p99 {summary['latency']['p99_ms']} ms, errors {summary['errors']}"
+            f"p99 {summary['latency']['p99_ms']} ms, errors {summary['errors']}, "
+            f"wrong answers {summary['wrong_answers']} of {summary['checked']}"
         )
         rows.append(summary)
-    return rows
+    return Measured(rows=rows, answers=answers)
 
 
 def run_vtserve(
-    prepared: PreparedModel,
-    clips: Sequence[Clip],
-    concurrency: Sequence[int],
-    duration_s: float,
-    work_dir: Path,
-    log: Any,
-    memory_cap_mb: float | None = None,
-    settings_env: dict[str, str] | None = None,
-) -> list[dict[str, Any]]:
+    prepared: PreparedModel, levels: Levels, work_dir: Path, settings_env: dict[str, str] | None = None
+) -> Measured:
     port = free_port()
     env = {
         "VTSERVE_MODEL_REPOSITORY": str(prepared.repository),
@@ -142,90 +167,84 @@ def run_vtserve(
     with serve(
         vtserve_command(port), port=port, ready_path="/readyz", log_path=work_dir / "vtserve.log", env=env
     ) as s:
-        return asyncio.run(
-            _measure_server(
-                s,
-                "/v1/predictions",
-                clips,
-                concurrency,
-                duration_s,
-                metrics=True,
-                model=prepared.name,
-                log=log,
-                memory_cap_mb=memory_cap_mb,
-            )
-        )
+        measure = _measure_server(s, "/v1/predictions", levels, model=prepared.name, reference=None)
+        return asyncio.run(measure)
 
 
 def run_baseline(
-    prepared: PreparedModel,
-    clips: Sequence[Clip],
-    concurrency: Sequence[int],
-    duration_s: float,
-    work_dir: Path,
-    log: Any,
-    memory_cap_mb: float | None = None,
-) -> list[dict[str, Any]]:
+    prepared: PreparedModel, levels: Levels, work_dir: Path, reference: Mapping[str, Labels | None]
+) -> Measured:
     port = free_port()
     command = baseline_command(prepared.weights_dir, port)
     with serve(command, port=port, ready_path="/healthz", log_path=work_dir / "baseline.log") as s:
-        return asyncio.run(
-            _measure_server(
-                s,
-                "/predict",
-                clips,
-                concurrency,
-                duration_s,
-                metrics=False,
-                model="",
-                log=log,
-                memory_cap_mb=memory_cap_mb,
-            )
+        return asyncio.run(_measure_server(s, "/predict", levels, model=None, reference=reference))
+
+
+def run_litserve(
+    prepared: PreparedModel,
+    levels: Levels,
+    work_dir: Path,
+    reference: Mapping[str, Labels | None],
+    *,
+    python: Path,
+    workers: int = DEFAULT_WORKERS,
+) -> Measured:
+    """The LitServe peer (`bench.peer_litserve`, from the venv whose interpreter is `python`) on the same
+    bundle; its process group is killed afterwards, so no worker outlives the run."""
+    port = free_port()
+    command = litserve_command(
+        python, prepared.repository / prepared.name, port, options_like_vtserve(workers)
+    )
+    started: list[RunningServer] = []
+    try:
+        with serve(command, port=port, ready_path="/health", log_path=work_dir / "litserve.log") as s:
+            started.append(s)
+            return asyncio.run(_measure_server(s, "/predict", levels, model=None, reference=reference))
+    finally:
+        for s in started:
+            s.kill()  # after its SIGTERM: any worker that outlived LitServe's main process
+
+
+def _pipeline_limit(prepared: PreparedModel, levels: Levels) -> dict[str, Any]:
+    from bench.pipeline_limit import measure
+
+    top = max(levels.concurrency)
+    levels.log(f"raw pipeline limit (in-process, concurrency {top}) ...")
+    result = measure(
+        prepared.repository,
+        prepared.name,
+        levels.clips,
+        concurrency=(top,),
+        duration_s=levels.duration_s,
+        warmup_rounds=1,
+    )[0]
+    limit = result.summary()
+    levels.log(f"  {limit['clips_per_s']} clips/s, mean batch {limit['mean_batch_size']}")
+    return limit
+
+
+def _servers(
+    prepared: PreparedModel,
+    levels: Levels,
+    work_dir: Path,
+    *,
+    baseline: bool,
+    peer: Path | None,
+    workers: int,
+) -> dict[str, Measured]:
+    """vtserve first (its answers are the reference), then the naive baseline and the LitServe peer."""
+    levels.log("vtserve ...")
+    measured = {"vtserve": run_vtserve(prepared, levels, work_dir)}
+    reference = measured["vtserve"].answers
+    if baseline:
+        levels.log("naive baseline ...")
+        measured["baseline"] = run_baseline(prepared, levels, work_dir, reference)
+    if peer is not None:
+        levels.log(f"LitServe peer ({workers} workers) ...")
+        measured["litserve"] = run_litserve(
+            prepared, levels, work_dir, reference, python=peer, workers=workers
         )
-
-
-def compare(
-    vtserve: Sequence[dict[str, Any]], baseline: Sequence[dict[str, Any]], limit: dict[str, Any] | None
-) -> dict[str, Any]:
-    """Ratios per concurrency, the service's share of the pipeline limit, and the goals."""
-    by_c = {row["concurrency"]: row for row in baseline}
-    ratios = []
-    for row in vtserve:
-        base = by_c.get(row["concurrency"])
-        if base is None:
-            continue
-        entry = {
-            "concurrency": row["concurrency"],
-            "throughput_ratio": ratio(row["clips_per_s"], base["clips_per_s"]),
-            "p99_ratio": ratio(row["latency"]["p99_ms"], base["latency"]["p99_ms"]),
-        }
-        notes = [
-            f"{who} {r['killed']}" for who, r in (("vtserve", row), ("baseline", base)) if r.get("killed")
-        ]
-        if notes:
-            entry["note"] = "; ".join(notes) + " (ratios from the answers received before)"
-        ratios.append(entry)
-    top = max(vtserve, key=lambda r: r["concurrency"]) if vtserve else None
-    fraction = ratio(top["clips_per_s"], limit["clips_per_s"]) if top and limit else None
-    top_ratio = next((r for r in ratios if top and r["concurrency"] == top["concurrency"]), None)
-    goals = {
-        "throughput_ratio_at_top_concurrency": {
-            "goal": f">= {GOAL_THROUGHPUT_RATIO}x",
-            "value": top_ratio["throughput_ratio"] if top_ratio else None,
-            "met": bool(top_ratio and (top_ratio["throughput_ratio"] or 0) >= GOAL_THROUGHPUT_RATIO),
-        },
-        "p99_lower_at_top_concurrency": {
-            "goal": "vtserve p99 < baseline p99",
-            "value": top_ratio["p99_ratio"] if top_ratio else None,
-            "met": bool(top_ratio and top_ratio["p99_ratio"] is not None and top_ratio["p99_ratio"] < 1.0),
-        },
-        "service_fraction_of_pipeline_limit": {
-            "goal": f">= {GOAL_LIMIT_FRACTION:.0%}",
-            "value": fraction,
-            "met": bool(fraction is not None and fraction >= GOAL_LIMIT_FRACTION),
-        },
-    }
-    return {"ratios": ratios, "service_fraction_of_limit": fraction, "goals": goals}
+    return measured
 
 
 def run(
@@ -237,18 +256,22 @@ def run(
     smoke: bool = False,
     skip_baseline: bool = False,
     skip_limit: bool = False,
+    skip_peer: bool = False,
+    peer_workers: int = DEFAULT_WORKERS,
     memory_cap_mb: float | None = None,
     log: Any = LOG,
 ) -> dict[str, Any]:
     """The whole end-to-end benchmark; returns the results document (also written by the caller).
 
     `memory_cap_mb`: a server whose resident memory passes it is killed (default: 60% of the memory
-    available when the run starts; 0 = no cap).
+    available when the run starts; 0 = no cap). The peer's venv is made first (`PeerUnavailable` at once,
+    before anything is measured, when it cannot be).
     """
     work_dir = (out_dir / "work").resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     env_before = describe_environment()
+    peer = None if skip_peer else ensure_venv(log=log)
     if memory_cap_mb is None:
         memory_cap_mb = default_memory_cap_mb()
     cap = memory_cap_mb or None
@@ -258,29 +281,13 @@ def run(
     log(f"  {prepared.label}: bundle {prepared.repository / prepared.name}")
     clips = clip_mix(generated=SMOKE_GENERATED if smoke else GENERATED)
     log(f"clip mix: {len(clips)} clips ({sum(c.size_bytes for c in clips) / 1e6:.1f} MB)")
-
-    log("vtserve ...")
-    vt_rows = run_vtserve(prepared, clips, concurrency, duration_s, work_dir, log, memory_cap_mb=cap)
-    base_rows: list[dict[str, Any]] = []
-    if not skip_baseline:
-        log("naive baseline ...")
-        base_rows = run_baseline(prepared, clips, concurrency, duration_s, work_dir, log, memory_cap_mb=cap)
-    limit: dict[str, Any] | None = None
-    if not skip_limit:
-        top = max(concurrency)
-        log(f"raw pipeline limit (in-process, concurrency {top}) ...")
-        from bench.pipeline_limit import measure
-
-        result = measure(
-            prepared.repository,
-            prepared.name,
-            clips,
-            concurrency=(top,),
-            duration_s=duration_s,
-            warmup_rounds=1,
-        )[0]
-        limit = result.summary()
-        log(f"  {limit['clips_per_s']} clips/s, mean batch {limit['mean_batch_size']}")
+    levels = Levels(clips=clips, concurrency=concurrency, duration_s=duration_s, memory_cap_mb=cap, log=log)
+    measured = _servers(
+        prepared, levels, work_dir, baseline=not skip_baseline, peer=peer, workers=peer_workers
+    )
+    limit = None if skip_limit else _pipeline_limit(prepared, levels)
+    rows = {name: m.rows for name, m in measured.items()}
+    reference = measured["vtserve"].answers
     return {
         "benchmark": "e2e",
         "started_unix": round(started),
@@ -297,10 +304,17 @@ def run(
         "duration_s": duration_s,
         "concurrency": list(concurrency),
         "memory_cap_mb": cap,
-        "vtserve": vt_rows,
-        "baseline": base_rows,
+        "vtserve": rows["vtserve"],
+        "baseline": rows.get("baseline", []),
+        "litserve": rows.get("litserve", []),
+        "peer": None
+        if peer is None
+        else {"server": "litserve", **asdict(options_like_vtserve(peer_workers))},
+        "answers": {
+            name: agreement(reference, m.answers) for name, m in measured.items() if name != "vtserve"
+        },
         "pipeline_limit": limit,
-        "comparison": compare(vt_rows, base_rows, limit),
+        "comparison": compare(rows["vtserve"], rows.get("baseline", []), limit, rows.get("litserve", [])),
     }
 
 
@@ -315,6 +329,10 @@ def add_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> 
     parser.add_argument("--smoke", action="store_true", help="one small generated clip instead of the set")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-limit", action="store_true")
+    parser.add_argument("--skip-peer", action="store_true", help="leave the LitServe peer out")
+    parser.add_argument(
+        "--peer-workers", type=int, default=DEFAULT_WORKERS, help="LitServe worker processes (default 2)"
+    )
     parser.add_argument(
         "--memory-cap-mb",
         type=float,
@@ -329,14 +347,9 @@ def parse_concurrency(text: str) -> tuple[int, ...]:
     return values
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from bench.report import write_e2e
-
-    parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    args = parser.parse_args(argv)
-    results = run(
+def run_args(args: argparse.Namespace) -> dict[str, Any]:
+    """`run` with the options of `add_arguments` (`python -m bench.e2e` and `vtserve bench e2e`)."""
+    return run(
         model=args.model,
         concurrency=parse_concurrency(args.concurrency),
         duration_s=args.duration,
@@ -344,9 +357,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         smoke=args.smoke,
         skip_baseline=args.skip_baseline,
         skip_limit=args.skip_limit,
+        skip_peer=args.skip_peer,
+        peer_workers=args.peer_workers,
         memory_cap_mb=args.memory_cap_mb,
     )
-    for path in write_e2e(results, args.out):
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bench.report import write_e2e
+
+    parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args(argv)
+    for path in write_e2e(run_args(args), args.out):
         print(f"wrote {path}")
     return 0
 

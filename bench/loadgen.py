@@ -3,7 +3,8 @@
 Every client starts at its own offset in the clip list and walks it in order, so the mix is the same
 at every concurrency and large clips are not sent by all clients at once. The run stops sending after
 `duration_s` (plus a bounded grace period for requests in flight, counted and reported separately) and
-never exceeds `max_requests`. Only loopback URLs are accepted.
+never exceeds `max_requests`. Only loopback URLs are accepted. Given a `check`, every 200's body is checked
+(`bench.answers.LabelCheck`: the clip's label as vtserve gives it) and the wrong ones counted.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import ssl
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -23,6 +24,8 @@ from bench.clips import Clip
 from bench.stats import summarise
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: (clip name, 200 body) -> whether the answer is right
+Check = Callable[[str, bytes], bool]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +34,7 @@ class Outcome:
     status: int  # 0 = transport error / timeout
     latency_s: float
     finished_at: float  # seconds since the run started
+    correct: bool | None = None  # the answer's check (None: not checked)
 
 
 @dataclass(kw_only=True)
@@ -46,6 +50,7 @@ class LoadResult:
     def summary(self) -> dict[str, Any]:
         ok = self.ok
         errors = Counter(str(o.status) for o in self.outcomes if o.status != 200)
+        checked = [o for o in ok if o.correct is not None]
         return {
             "concurrency": self.concurrency,
             "duration_s": round(self.duration_s, 2),
@@ -54,6 +59,8 @@ class LoadResult:
             "clips_per_s": round(len(ok) / self.duration_s, 3) if self.duration_s > 0 else 0.0,
             "latency": summarise([o.latency_s for o in ok]).as_ms(),
             "errors": dict(sorted(errors.items())),
+            "checked": len(checked),
+            "wrong_answers": sum(not o.correct for o in checked),
         }
 
 
@@ -79,13 +86,14 @@ async def _client(
     abort: asyncio.Event,
     timeout: httpx.Timeout,
     tls: ssl.SSLContext,
+    check: Check | None,
 ) -> None:
     """One virtual user: its own connection (one client each; httpcore's pool scans every connection
     per request, so one pool shared by 200 users made the load generator, not the server, the
     bottleneck: measured, most of its CPU in `_assign_requests_to_connections`)."""
     limits = httpx.Limits(max_connections=1)
     async with httpx.AsyncClient(limits=limits, timeout=timeout, verify=tls) as client:
-        await _user(client, url, clips, offset, deadline, start, budget, out, abort)
+        await _user(client, url, clips, offset, deadline, start, budget, out, abort, check)
 
 
 async def _user(
@@ -98,6 +106,7 @@ async def _user(
     budget: list[int],
     out: list[Outcome],
     abort: asyncio.Event,
+    check: Check | None = None,
 ) -> None:
     i = offset
     while time.perf_counter() < deadline and budget[0] > 0 and not abort.is_set():
@@ -105,14 +114,19 @@ async def _user(
         clip = clips[i % len(clips)]
         i += 1
         t0 = time.perf_counter()
+        correct = None
         try:
             response = await _post(client, url, clip)
-            await response.aread()
+            body = await response.aread()
             status = response.status_code
+            if check is not None and status == 200:
+                correct = check(clip.name, body)
         except httpx.HTTPError:
             status = 0
         t1 = time.perf_counter()
-        out.append(Outcome(clip=clip.name, status=status, latency_s=t1 - t0, finished_at=t1 - start))
+        out.append(
+            Outcome(clip=clip.name, status=status, latency_s=t1 - t0, finished_at=t1 - start, correct=correct)
+        )
 
 
 async def drive(
@@ -125,6 +139,7 @@ async def drive(
     request_timeout_s: float = 120.0,
     grace_s: float = 60.0,
     abort: asyncio.Event | None = None,
+    check: Check | None = None,
 ) -> LoadResult:
     """Post clips to `url` from `concurrency` clients for `duration_s` seconds.
 
@@ -155,6 +170,7 @@ async def drive(
                 stop,
                 timeout,
                 tls,
+                check,
             )
         )
         for k in range(concurrency)

@@ -34,6 +34,87 @@ def _errors(row: dict[str, Any]) -> str:
     return text + (f"; {row['killed']}" if row.get("killed") else "")
 
 
+SERVERS = ("vtserve", "baseline", "litserve")  # the e2e run's servers, in their table order
+
+
+def _wrong(row: dict[str, Any]) -> str:
+    """Wrong top-1 answers (vs vtserve's for the clip) of the 200s checked."""
+    return f"{row['wrong_answers']}/{row['checked']}" if "checked" in row else "–"
+
+
+def _server_row(server: str, row: dict[str, Any]) -> list[Any]:
+    lat = row["latency"]
+    stages = (row.get("breakdown") or {}).get("stage_mean_ms") or {}
+    means = (
+        " / ".join(
+            f"{stages.get(s):.0f}" if stages.get(s) is not None else "–"
+            for s in ("upload", "decode", "queue", "inference", "postprocess")
+        )
+        if stages
+        else "–"
+    )
+    batch = (row.get("breakdown") or {}).get("mean_batch_size")
+    latency = [lat["p50_ms"], lat["p95_ms"], lat["p99_ms"]]
+    counts = [_errors(row), _wrong(row), batch, means, row.get("peak_rss_mb")]
+    return [server, row["concurrency"], row["clips_per_s"], *latency, *counts]
+
+
+def _e2e_rows(results: dict[str, Any]) -> list[list[Any]]:
+    rows = [_server_row(server, row) for server in SERVERS for row in results.get(server) or []]
+    limit = results.get("pipeline_limit")
+    if limit:
+        lat = limit["latency"]
+        latency = [lat["p50_ms"], lat["p95_ms"], lat["p99_ms"]]
+        counts = [_errors(limit), "–", limit["mean_batch_size"], "–", None]
+        rows.append(["pipeline limit (in-process)", limit["concurrency"], limit["clips_per_s"], *latency])
+        rows[-1] += counts
+    return rows
+
+
+E2E_HEADERS = (
+    "server",
+    "clients",
+    "clips/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "errors (status×count)",
+    "wrong top-1 / checked",
+    "mean batch",
+    "stage means ms (upload/decode/queue/infer/post)",
+    "peak RSS MB",
+)
+
+
+def _answers_lines(results: dict[str, Any]) -> list[str]:
+    """Each server's answers, clip by clip, against vtserve's (asked once per clip after warm-up)."""
+    lines = []
+    for server, a in (results.get("answers") or {}).items():
+        differ = f" (differ: {', '.join(a['differ'])})" if a["differ"] else ""
+        lines.append(
+            f"- {server}: top-1 as vtserve's on {a['same_top1']}/{a['clips']} clips, the same top-5 labels "
+            f"on {a['same_labels']}/{a['clips']}, largest score difference {a['max_score_delta']:.2g}{differ}"
+        )
+    peer = results.get("peer")
+    if peer:
+        lines.append(
+            f"- LitServe peer: {peer['workers']} workers, max_batch_size {peer['max_batch_size']}, "
+            f"batch_timeout {peer['batch_timeout_s']:g} s, onnxruntime intra-op threads "
+            f"{peer['intra_op_threads'] or 'default'} (as vtserve)"
+        )
+    return lines
+
+
+def _ratio_table(title: str, ratios: list[dict[str, Any]]) -> list[str]:
+    if not ratios:
+        return []
+    table = markdown_table(
+        ["clients", "throughput ×", "p99 ratio (lower is better)", "note"],
+        [[r["concurrency"], r["throughput_ratio"], r["p99_ratio"], r.get("note", "")] for r in ratios],
+    )
+    return ["", title, "", table]
+
+
 def e2e_markdown(results: dict[str, Any]) -> str:
     model = results["model"]
     env = results["environment"]["before"]
@@ -47,77 +128,14 @@ def e2e_markdown(results: dict[str, Any]) -> str:
         f"{results['duration_s']:g} s per level, {len(results['clips'])} clips "
         "(real files + generated motion MP4s incl. a 10 s 720p one), multipart uploads, closed loop.",
         "",
+        markdown_table(E2E_HEADERS, _e2e_rows(results)),
     ]
-    rows = []
-    for server in ("vtserve", "baseline"):
-        for row in results.get(server) or []:
-            lat = row["latency"]
-            stages = (row.get("breakdown") or {}).get("stage_mean_ms") or {}
-            rows.append(
-                [
-                    server,
-                    row["concurrency"],
-                    row["clips_per_s"],
-                    lat["p50_ms"],
-                    lat["p95_ms"],
-                    lat["p99_ms"],
-                    _errors(row),
-                    (row.get("breakdown") or {}).get("mean_batch_size"),
-                    " / ".join(
-                        f"{stages.get(s):.0f}" if stages.get(s) is not None else "–"
-                        for s in ("upload", "decode", "queue", "inference", "postprocess")
-                    )
-                    if stages
-                    else "–",
-                    row.get("peak_rss_mb"),
-                ]
-            )
-    limit = results.get("pipeline_limit")
-    if limit:
-        lat = limit["latency"]
-        rows.append(
-            [
-                "pipeline limit (in-process)",
-                limit["concurrency"],
-                limit["clips_per_s"],
-                lat["p50_ms"],
-                lat["p95_ms"],
-                lat["p99_ms"],
-                _errors(limit),
-                limit["mean_batch_size"],
-                "–",
-                None,
-            ]
-        )
-    parts.append(
-        markdown_table(
-            [
-                "server",
-                "clients",
-                "clips/s",
-                "p50 ms",
-                "p95 ms",
-                "p99 ms",
-                "errors (status×count)",
-                "mean batch",
-                "stage means ms (upload/decode/queue/infer/post)",
-                "peak RSS MB",
-            ],
-            rows,
-        )
-    )
+    answers = _answers_lines(results)
+    if answers:
+        parts += ["", "Answers (each clip once, after warm-up) against vtserve's:", "", *answers]
     comparison = results.get("comparison") or {}
-    if comparison.get("ratios"):
-        parts += ["", "vtserve / baseline:", ""]
-        parts.append(
-            markdown_table(
-                ["clients", "throughput ×", "p99 ratio (lower is better)", "note"],
-                [
-                    [r["concurrency"], r["throughput_ratio"], r["p99_ratio"], r.get("note", "")]
-                    for r in comparison["ratios"]
-                ],
-            )
-        )
+    parts += _ratio_table("vtserve / baseline:", comparison.get("ratios") or [])
+    parts += _ratio_table("vtserve / LitServe:", comparison.get("peer_ratios") or [])
     goals = comparison.get("goals") or {}
     if goals:
         parts += ["", "Goals:", ""]
@@ -138,7 +156,7 @@ def e2e_plots(results: dict[str, Any], out_dir: Path) -> list[Path]:
 
     paths = []
     fig, (ax_t, ax_l) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for server, colour in (("vtserve", "tab:blue"), ("baseline", "tab:orange")):
+    for server, colour in (("vtserve", "tab:blue"), ("baseline", "tab:orange"), ("litserve", "tab:green")):
         rows = results.get(server) or []
         if not rows:
             continue
