@@ -35,7 +35,8 @@ def _weights_dirs() -> list[Path]:
     Found with `find_spec`, which locates the package without importing it (importing `models` imports
     torch, which the serving path avoids)."""
     spec = importlib.util.find_spec("models")
-    return [Path(location) / "weights" for location in (spec.submodule_search_locations or []) if spec]
+    locations = (spec.submodule_search_locations or []) if spec else []
+    return [Path(location) / "weights" for location in locations]
 
 
 def shipped_weights_dir(name: str) -> Path | None:
