@@ -3,13 +3,18 @@
     python -m bench.patterns                        # scaling study -> bench/results/patterns.{json,png}
     python -m bench.patterns scaling --frames 8,16,32 --patterns windowed,joint_space_time --budget-min 3
     python -m bench.patterns train --dry-run        # the comparison's lineup: depths, parameters, GFLOPs
-    python -m bench.patterns train --steps 6000 --max-minutes 40      # every model, one core each (hours)
-    python -m bench.patterns train --smoke --patterns windowed        # the whole pipeline in a minute
+    python -m bench.patterns train --steps 6000 --max-minutes 3       # 17 models, ~41 min on 2 cores
+    python -m bench.patterns train --smoke --patterns windowed --out-dir /tmp/zoo-smoke   # the pipeline
+    python -m bench.patterns table                  # the comparison as a README table (markdown)
+    python -m bench.patterns reevaluate             # the shipped zoo's top-1 again, within 1 point
 
 Scaling (`bench.pattern_scaling`): ViT-B width, 224 px, batch 1, depth 2 (`--depth`), frame-level
 tokens; analytic FLOPs (`bench.pattern_flops`) for every frame count, CPU latency and peak memory where
 measured, one process per pattern, one torch thread (`--threads`). Training (`bench.pattern_training`):
-see that module. Both write their section of `--results` and leave the other as it is.
+see that module; it measures every model, ships the zoo (`bench.pattern_zoo`, `models/weights/zoo/`) and
+writes the table (`bench.pattern_table`) beside `--results` as markdown. Both write their section of
+`--results` and leave the other as it is; a dry run never replaces a measured training section, and a
+smoke run never writes the default results file or the shipped zoo.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import pattern_scaling as scaling
+from bench import pattern_table as table
 from bench import pattern_training as training
+from bench import pattern_zoo as zoo
 
 LOG = partial(print, flush=True)
 RESULTS = Path(__file__).resolve().parent / "results" / "patterns.json"
@@ -143,7 +150,8 @@ def run_measure_child(args: argparse.Namespace) -> int:
 # --- training -----------------------------------------------------------------------------------------
 def _train_flags(args: argparse.Namespace) -> list[str]:
     """The `_train` child's options, `--`, then `train-demo`'s flags: the same for every model."""
-    flags = [*(["--no-eval"] if args.no_eval else []), *(["--quick"] if args.smoke else []), "--"]
+    flags = [*(["--no-eval"] if args.no_eval else []), *(["--quick"] if args.quick_eval else [])]
+    flags += ["--eval-cache", str(args.eval_cache), "--"]
     flags += ["--seed", str(args.seed), "--aux-weight", "0", "--runs-dir", str(Path(args.out_dir) / "runs")]
     if args.h264_root:
         flags += ["--h264-root", str(args.h264_root)]
@@ -152,37 +160,127 @@ def _train_flags(args: argparse.Namespace) -> list[str]:
     return [*flags, "--steps", str(args.steps), "--max-minutes", str(args.max_minutes)]
 
 
+def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """Where the training section and the zoo go: a smoke run never writes the published ones."""
+    results, zoo_dir = Path(args.results), Path(args.zoo_dir) if args.zoo_dir else zoo.ZOO_DIR
+    if args.smoke:
+        out_dir = Path(args.out_dir)
+        results = out_dir / "patterns.json" if results.resolve() == RESULTS else results
+        zoo_dir = out_dir / "zoo" if zoo_dir.resolve() == zoo.ZOO_DIR else zoo_dir
+    return results, zoo_dir
+
+
+def _measured(path: Path) -> bool:
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    return data.get("training", {}).get("status") not in (None, "planned")
+
+
+def _train_and_ship(
+    args: argparse.Namespace, rows: dict[str, Any], section: dict[str, Any], zoo_dir: Path
+) -> dict[str, Any]:
+    """Train and measure every model, then ship those measured into `zoo_dir` (unless `--no-ship`)."""
+    out_dir, start = Path(args.out_dir), time.time()
+    if not args.no_eval:
+        training.prepare_eval_sets(Path(args.eval_cache), quick=args.quick_eval, log=LOG)
+    results = training.run_comparison(rows, out_dir, _train_flags(args), jobs=args.jobs, log=LOG)
+    section = {**section, "status": "smoke" if args.smoke else "trained", "results": results}
+    section["table"] = table.table_rows(section)
+    section["wall_minutes"] = round((time.time() - start) / 60, 2)
+    done = [out_dir / rows[k]["name"] for k, r in results.items() if "error" not in r and r.get("results")]
+    if done and not args.no_ship:
+        mb = zoo.ship(done, zoo_dir)
+        section["zoo"] = {"dir": str(zoo_dir), "models": len(done), "mb": mb, "max_mb": zoo.MAX_ZOO_MB}
+        LOG(f"shipped {len(done)} models into {zoo_dir} ({mb} MB of {zoo.MAX_ZOO_MB:g})")
+    return section
+
+
 def run_training(args: argparse.Namespace) -> int:
     keys = _csv(args.patterns) if args.patterns else list(training.COMPARISON)
+    results_path, zoo_dir = _outputs(args)
     rows = training.plan(keys)
     budget = {
-        "steps": args.steps, "max_minutes": args.max_minutes, "seed": args.seed, "jobs": args.jobs,
-        "threads_per_model": 1, "aux_weight": 0.0,
+        "steps": 4 if args.smoke else args.steps, "max_minutes": None if args.smoke else args.max_minutes,
+        "seed": args.seed, "jobs": args.jobs, "threads_per_model": 1, "aux_weight": 0.0,
+        "evaluation": "quick" if args.quick_eval else "full",
     }  # fmt: skip
     for key, row in rows.items():
         params, ratio, gflop = row["parameters"], row["parameters_vs_target"], row["gflops_per_clip"]
         LOG(f"{key:26s} depth {row['depth']}  {params:>9,d} params ({ratio:.2f}x)  {gflop:.3f} GFLOP")
-    hours = training.estimate_hours(len(rows), args.jobs, args.max_minutes)
+    minutes = training.estimate_minutes(len(rows), args.jobs, None if args.smoke else args.max_minutes)
     zoo_mb = sum(r["fp16_mb"] for r in rows.values())
-    LOG(f"budget: {budget}; about {hours} h of wall time on {args.jobs} cores; zoo fp16 {zoo_mb:.1f} MB")
-    section: dict[str, Any] = {"status": "planned", "budget": budget, "models": rows}
+    LOG(f"budget: {budget}; about {minutes} min of wall time on {args.jobs} cores; zoo fp16 {zoo_mb:.1f} MB")
+    section: dict[str, Any] = {
+        "status": "planned", "command": "python -m bench.patterns " + " ".join(sys.argv[1:]),
+        "budget": budget, "recipe": training.RECIPE, "models": rows,
+    }  # fmt: skip
+    if args.dry_run and _measured(results_path):
+        LOG(f"dry run: {results_path} holds a measured training section; left as it is")
+        return 0
+    failed: list[str] = []
     if not args.dry_run:
-        results = training.run_comparison(
-            rows, Path(args.out_dir), _train_flags(args), jobs=args.jobs, log=LOG
-        )
-        section = {**section, "status": "smoke" if args.smoke else "trained", "results": results}
-    _update_results(Path(args.results), "training", section)
-    LOG(f"wrote the training section of {args.results}")
-    return 0
+        section = _train_and_ship(args, rows, section, zoo_dir)
+        failed = [k for k, r in section["results"].items() if "error" in r]
+        section = _merged(results_path, section)
+        results_path.with_suffix(".md").write_text(table.markdown(section))
+        LOG(table.markdown(section))
+    _update_results(results_path, "training", section)
+    LOG(f"wrote the training section of {results_path}")
+    if failed:
+        LOG(f"failed: {', '.join(failed)} (see {args.out_dir}/<name>.log)")
+    return 1 if failed else 0
+
+
+def _merged(path: Path, section: dict[str, Any]) -> dict[str, Any]:
+    """`section` over the recorded one when both ran under the same budget (a rerun of some models keeps
+    the others' rows); otherwise `section` alone."""
+    old = (json.loads(path.read_text()) if path.is_file() else {}).get("training", {})
+
+    def budget(s: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in s.get("budget", {}).items() if k != "jobs"}
+
+    if old.get("status") != section["status"] or budget(old) != budget(section):
+        return section
+    parts = {part: {**old.get(part, {}), **section.get(part, {})} for part in ("models", "results", "table")}
+    return {**section, **parts}
 
 
 def run_train_child(args: argparse.Namespace) -> int:
     os.sched_setaffinity(0, {args.cpu})
     result = training.train_one(
-        args.key, args.depth, Path(args.out), args.train_flags, evaluate=not args.no_eval, quick=args.quick
+        args.key,
+        args.depth,
+        Path(args.out),
+        args.train_flags,
+        evaluate=not args.no_eval,
+        quick=args.quick,
+        cache_dir=Path(args.eval_cache),
     )
     print(json.dumps(result), flush=True)
     return 0
+
+
+def run_table(args: argparse.Namespace) -> int:
+    section = json.loads(Path(args.results).read_text())["training"]
+    text = table.markdown(section)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text, end="")
+    return 0
+
+
+def run_reevaluate(args: argparse.Namespace) -> int:
+    """Every shipped zoo model's test top-1 again; fails when one moved by more than a point, when a
+    published model is not in the zoo, or when the zoo is over its size budget."""
+    zoo_dir = Path(args.zoo_dir) if args.zoo_dir else zoo.ZOO_DIR
+    data = json.loads(Path(args.results).read_text()) if Path(args.results).is_file() else {}
+    published = {r["name"]: r["top1"] for r in data.get("training", {}).get("table", {}).values()}
+    folders = zoo.zoo_folders(zoo_dir)
+    rows = zoo.reevaluate(folders, {k: v for k, v in published.items() if v is not None}, log=LOG)
+    missing = sorted(set(published) - {f.name for f in folders})
+    size = zoo.zoo_mb(zoo_dir)
+    LOG(f"{len(rows)} models, zoo {size:.1f} MB (budget {zoo.MAX_ZOO_MB:g} MB); missing: {missing or 'none'}")
+    ok = bool(rows) and all(r["ok"] for r in rows) and not missing and size <= zoo.MAX_ZOO_MB
+    return 0 if ok else 1
 
 
 # --- command line -------------------------------------------------------------------------------------
@@ -201,16 +299,36 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--patterns", help=f"comma-separated, of {', '.join(training.COMPARISON)}")
     p.add_argument("--dry-run", action="store_true", help="plan only: depths, parameters, GFLOPs")
     p.add_argument("--steps", type=int, default=6000, help="optimiser steps, the same for every model")
-    p.add_argument("--max-minutes", type=float, default=40.0, help="wall-clock cap, the same for every model")
+    p.add_argument("--max-minutes", type=float, default=3.0, help="wall-clock cap, the same for every model")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--jobs", type=int, default=len(os.sched_getaffinity(0)), help="models at once, a core each"
     )
     p.add_argument("--smoke", action="store_true", help="train-demo --smoke for each model, quick evaluation")
-    p.add_argument("--no-eval", action="store_true", help="train and save only")
+    p.add_argument("--quick-eval", action="store_true", help="the evaluation's smaller test sets")
+    p.add_argument("--no-eval", action="store_true", help="train and save only (nothing is shipped)")
+    p.add_argument("--no-ship", action="store_true", help="leave the zoo as it is")
     p.add_argument("--out-dir", default="runs/patterns-zoo")
+    p.add_argument("--zoo-dir", help=f"where the measured models are shipped (default {zoo.ZOO_DIR})")
+    p.add_argument("--eval-cache", default=str(training.EVAL_CACHE), help="the evaluation's cached test sets")
     p.add_argument("--h264-root", help="train-demo's H.264 pool cache (its default when not given)")
     p.add_argument("--results", default=str(RESULTS))
+
+
+def _child_parsers(sub: Any) -> None:
+    child = sub.add_parser("_measure", help=argparse.SUPPRESS)
+    _scaling_arguments(child)
+    child.add_argument("--pattern", required=True, choices=list(scaling.LINEUP))
+    child.add_argument("--deadline", type=float, required=True)
+    one = sub.add_parser("_train", help=argparse.SUPPRESS)
+    one.add_argument("--key", required=True, choices=list(training.COMPARISON))
+    one.add_argument("--depth", type=int, required=True)
+    one.add_argument("--out", required=True)
+    one.add_argument("--cpu", type=int, required=True)
+    one.add_argument("--no-eval", action="store_true")
+    one.add_argument("--quick", action="store_true")
+    one.add_argument("--eval-cache", default=str(training.EVAL_CACHE))
+    one.add_argument("train_flags", nargs=argparse.REMAINDER, help="after --: train-demo's flags")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -222,19 +340,14 @@ def parser() -> argparse.ArgumentParser:
     scale.add_argument("--budget-min", type=float, default=9.0, help="wall-clock budget of the whole study")
     scale.add_argument("--results", default=str(RESULTS))
     scale.add_argument("--plot", default=str(RESULTS.with_suffix(".png")))
-    child = sub.add_parser("_measure", help=argparse.SUPPRESS)
-    _scaling_arguments(child)
-    child.add_argument("--pattern", required=True, choices=list(scaling.LINEUP))
-    child.add_argument("--deadline", type=float, required=True)
     _train_arguments(sub.add_parser("train", help="the training comparison on motion"))
-    one = sub.add_parser("_train", help=argparse.SUPPRESS)
-    one.add_argument("--key", required=True, choices=list(training.COMPARISON))
-    one.add_argument("--depth", type=int, required=True)
-    one.add_argument("--out", required=True)
-    one.add_argument("--cpu", type=int, required=True)
-    one.add_argument("--no-eval", action="store_true")
-    one.add_argument("--quick", action="store_true")
-    one.add_argument("train_flags", nargs=argparse.REMAINDER, help="after --: train-demo's flags")
+    show = sub.add_parser("table", help="the training comparison as a markdown table")
+    show.add_argument("--results", default=str(RESULTS))
+    show.add_argument("--out", help="also write it to this file")
+    again = sub.add_parser("reevaluate", help="re-measure the shipped zoo's top-1 against the recorded one")
+    again.add_argument("--results", default=str(RESULTS))
+    again.add_argument("--zoo-dir", help=f"default {zoo.ZOO_DIR}")
+    _child_parsers(sub)
     return root
 
 
@@ -245,11 +358,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(args_list)
     if args.command == "_train":
         args.train_flags = [f for f in args.train_flags if f != "--"]
+    if args.command == "train" and args.smoke:
+        args.quick_eval = True
     runners = {
         "scaling": run_scaling,
         "_measure": run_measure_child,
         "train": run_training,
         "_train": run_train_child,
+        "table": run_table,
+        "reevaluate": run_reevaluate,
     }
     return runners[args.command](args)
 

@@ -81,18 +81,42 @@ def test_scaling_study_writes_json_and_plot(tmp_path: Path) -> None:
 def test_training_plan_matches_parameters(tmp_path: Path) -> None:
     results = tmp_path / "patterns.json"
     results.write_text(json.dumps({"scaling": {"kept": True}}))
-    assert (
-        main(["train", "--dry-run", "--patterns", "axial,multiscale,videomae", "--results", str(results)])
-        == 0
-    )
+    keys = "axial,multiscale,videomae,shifted_windows,multiview,vjepa2,videoprism"
+    assert main(["train", "--dry-run", "--patterns", keys, "--results", str(results)]) == 0
     data = json.loads(results.read_text())
     assert data["scaling"] == {"kept": True}  # the other section is left as it was
     plan = data["training"]
     assert plan["status"] == "planned" and plan["budget"]["threads_per_model"] == 1
     for key, row in plan["models"].items():
         assert 0.75 < row["parameters_vs_target"] < 1.25, key
-        assert row["name"] == f"motion-{key}" and row["gflops_per_clip"] > 0
+        assert row["name"] == f"motion-{key.replace('_', '-')}" and row["gflops_per_clip"] > 0
     assert plan["models"]["multiscale"]["depth"] == 1 and plan["models"]["axial"]["attention"] == "axial"
+    attention = {key: row["attention"] for key, row in plan["models"].items()}
+    assert [attention[k] for k in ("shifted_windows", "multiview", "vjepa2", "videoprism")] == [
+        "shifted_windows", "multiview", "vjepa2", "videoprism",
+    ]  # fmt: skip
+    assert plan["models"]["shifted_windows"]["config"]["depths"][:2] == [2, 2]
+
+
+def test_dry_run_keeps_a_measured_training_section(tmp_path: Path) -> None:
+    results = tmp_path / "patterns.json"
+    measured = {"training": {"status": "trained", "models": {}, "results": {"x": 1}}}
+    results.write_text(json.dumps(measured))
+    assert main(["train", "--dry-run", "--patterns", "windowed", "--results", str(results)]) == 0
+    assert json.loads(results.read_text()) == measured
+
+
+def test_every_comparison_model_takes_the_probe_and_saves_unchanged() -> None:
+    """train-demo builds its probe on `model.blocks[-1]` even at --aux-weight 0; the alias for Swin's
+    stages and MTV's views is no submodule, so the saved state dict is the model's own."""
+    from bench.pattern_training import COMPARISON, build, with_probe_blocks
+    from models.demo.recipe import AuxHead
+
+    for key in COMPARISON:
+        model = build(key, 1, meta=True)
+        keys = set(model.state_dict())
+        AuxHead(with_probe_blocks(model))
+        assert set(model.state_dict()) == keys, key
 
 
 def test_training_smoke_run_trains_saves_fp16_and_loads(tmp_path: Path) -> None:
