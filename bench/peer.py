@@ -66,7 +66,10 @@ def _usable(venv: Path, packages: Sequence[str]) -> bool:
     if stamp.read_text().split() != list(packages):
         return False
     check = [str(venv_python(venv)), "-c", "import litserve, onnxruntime, av, numpy, pydantic, multipart"]
-    return subprocess.run(check, capture_output=True, timeout=120).returncode == 0
+    try:
+        return subprocess.run(check, capture_output=True, timeout=120).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def ensure_venv(venv: Path = DEFAULT_VENV, *, log: Callable[[str], object] = print) -> Path:
