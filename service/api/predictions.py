@@ -31,6 +31,18 @@ NO_STORE = {"Cache-Control": "no-store"}
 ID_PATH = Path(min_length=1, max_length=64, description="the `id` of a prediction")
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def png_answer(description: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entry of a 200 that answers with a PNG image (`png_response`)."""
+    return {200: {"content": {"image/png": _BINARY}, "description": description}}
+
+
+def png_response(png: bytes) -> Response:
+    """A rendered PNG, answered with `Cache-Control: no-store` like the results it is drawn from."""
+    return Response(png, media_type="image/png", headers=NO_STORE)
+
+
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -193,12 +205,11 @@ async def get_prediction(
     summary="Attention heatmap of a prediction",
     response_class=Response,
     responses={
-        200: {
-            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-            "description": "the sampled frames in a grid (4 per row; small frames enlarged to at least "
-            "128 px), each overlaid with its spatial attention and labelled with its timestamp and "
-            "importance; with `frame`, that frame alone at the sampled resolution",
-        },
+        **png_answer(
+            "the sampled frames in a grid (4 per row; small frames enlarged to at least 128 px), each "
+            "overlaid with its spatial attention and labelled with its timestamp and importance; with "
+            "`frame`, that frame alone at the sampled resolution"
+        ),
         **error_responses(401, 404, 422, 503, examples=GET_EXAMPLES),
     },
 )
@@ -217,4 +228,4 @@ async def get_heatmap(
         png = await asyncio.to_thread(
             render_frame, p.frames, p.spatial, p.token_timestamps, p.importance, frame
         )
-    return Response(png, media_type="image/png", headers=NO_STORE)
+    return png_response(png)

@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 from service.api.admit import held_by
 from service.api.deps import StateDep
 from service.api.errors import error_responses
-from service.api.predictions import UPLOAD_BODY
+from service.api.predictions import NO_STORE, UPLOAD_BODY, png_answer, png_response
 from service.api.spool import Spool, spool_upload
 from service.errors import InvalidRequest, NotReady, ResultNotFound, ServiceError, StoreUnavailable
 from service.loaded_models import LoadedModel
@@ -38,7 +38,6 @@ from service.timelines.schemas import TimelineDocument, links_for
 
 PREFIX = "/v1/timelines"
 NDJSON = "application/x-ndjson"
-NO_STORE = {"Cache-Control": "no-store"}
 # nginx and similar proxies pass each line on at once instead of buffering the stream
 STREAM_HEADERS = {"X-Accel-Buffering": "no", "X-Content-Type-Options": "nosniff"}
 router = APIRouter(prefix=PREFIX, tags=["timelines"])
@@ -252,10 +251,7 @@ async def get_timeline(
     summary="A timeline at a glance (PNG)",
     response_class=Response,
     responses={
-        200: {
-            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-            "description": "segments, label probabilities over time and each window's frame importance",
-        },
+        **png_answer("segments, label probabilities over time and each window's frame importance"),
         **error_responses(401, 404, 503, examples={404: ("result_not_found", "no such timeline")}),
     },
 )
@@ -265,4 +261,4 @@ async def get_timeline_png(state: StateDep, timeline_id: Annotated[str, ID_PATH]
     if state.predictor is not None and document.model.name in state.predictor.models.names():
         labels = list(state.predictor.models.get(document.model.name).manifest.labels)
     png = await asyncio.to_thread(render_timeline, document, labels)
-    return Response(png, media_type="image/png", headers=NO_STORE)
+    return png_response(png)
