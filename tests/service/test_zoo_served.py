@@ -2,7 +2,8 @@
 
 The zoo here is two tiny models with random weights stored as fp16 safetensors, as the comparison ships
 them (`bench.patterns train` → `models/weights/zoo/<name>/`): on first start each is exported (weights
-upcast to float32) into the cache folder, then served under its folder's name.
+upcast to float32) into the cache folder — here before the server starts, as `vtserve serve` does — then
+served under its folder's name.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from service.app import create_app
-from service.bundles import BundleNotFound, configured_names
+from service.bundles import BundleNotFound, configured_names, resolve_bundle
 from service.settings import Settings
 from tests.service.conftest import serve_in_thread
 
@@ -49,6 +50,8 @@ def zoo_server(zoo_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     settings = Settings(
         models=["zoo"], zoo_dir=zoo_dir, cache_dir=cache, decoder_workers=1, default_model="zoo-windowed"
     )
+    for name in configured_names(settings):  # as `vtserve serve` does before its workers start
+        resolve_bundle(name, settings)
     with serve_in_thread(create_app(settings)) as base_url:
         yield base_url
 
