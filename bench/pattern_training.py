@@ -107,9 +107,9 @@ RECIPE = (
     "H.264 pool clips and the issue-9 renderer's share, curriculum over half the run; DCT time/position "
     "embeddings where the model has them; the training probe off (--aux-weight 0)"
 )
-#: Per model, beyond the training budget: start, H.264 pool load, full evaluation (~45-90 CPU s), two
-#: exports (~15 CPU s), onnxruntime timing (~6 s).
-OVERHEAD_MINUTES = 1.4
+#: Per model, beyond the training budget: start, H.264 pool load, full evaluation (~45-60 CPU s), two
+#: exports (9-18 CPU s), onnxruntime timing (~8 s); about 0.8 min with `--quick-eval`.
+OVERHEAD_MINUTES = 1.5
 EVAL_CACHE = Path("runs/eval-cache")  # train-demo's: the costly test sets are built once per machine
 Log = Callable[[str], None]
 
