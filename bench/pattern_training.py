@@ -207,18 +207,20 @@ def with_probe_blocks(model: Any) -> Any:
 def train_one(
     key: str, depth: int, out: Path, train_flags: list[str], *, evaluate: bool, quick: bool, cache_dir: Path
 ) -> dict[str, Any]:
-    """Register `motion-<key>`, train it with `train-demo`'s code path, store fp16 weights, measure them."""
+    """Register the comparison model `key`, train it as `train-demo` does, store fp16 weights, measure it."""
     import argparse
 
     from models.demo import train as demo_train
     from models.registry import register_model
 
     name = zoo_name(key)
-    register_model(lambda **o: with_probe_blocks(build(key, depth)), name=name)
+    # a name of its own: `motion-space-only` (the zoo name) is also the demo's registered ablation
+    constructor = f"comparison-{key}"
+    register_model(lambda **o: with_probe_blocks(build(key, depth)), name=constructor)
     parser = argparse.ArgumentParser()
     demo_train.add_arguments(parser)
     args = parser.parse_args(
-        ["--model", name, "--out", str(out), "--threads", "1", "--no-progress", *train_flags]
+        ["--model", constructor, "--out", str(out), "--threads", "1", "--no-progress", *train_flags]
     )
     demo_train.run(args)
     half_weights(out)
