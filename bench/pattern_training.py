@@ -1,9 +1,10 @@
 """The training comparison: every attention pattern trained on `motion` with one recipe and one budget.
 
-Each model is a registered constructor at the demo models' size (8 frames of 64×64, patch 16 — the 4×4
-token grid of every shipped demo model — width 96, 4 heads, MLP 384, the 11 `motion` classes, `motion`'s
-input contract), its depth chosen so its parameter count is closest to the divided TimeSformer's at
-depth 3 (`motion-timesformer`'s shape). Issue 16's models keep their structure at that size:
+Each model is a registered constructor at `motion-vivit`'s input size (8 frames of 64×64, patch 16 — the
+4×4 token grid of both shipped demo models; `motion-timesformer` reads 32×32 with patch 8), width 96, 4
+heads, MLP 384, the 11 `motion` classes and `motion`'s input policy (`models.demo.configs.MOTION_POLICY`),
+its depth chosen so its parameter count is closest to the divided TimeSformer's at depth 3 (the depth of
+`motion-timesformer`). Issue 16's models keep their structure at that size:
 
 - Video Swin: stages of widths 24-48-96 (heads 1-2-4, MLP ratio 4: the last stage at the comparison's
   width), patch merging twice from 4×4-px cells, window 2×4×4; the matched depth is the last stage's
@@ -90,17 +91,6 @@ MOTION_SHAPE: dict[str, Any] = {
     "num_heads": 4,
     "mlp_dim": 384,
 }
-MOTION_CARD: dict[str, Any] = {
-    "sampling": "uniform",
-    "frame_stride": None,
-    "target_fps": None,
-    "resize": "short_side_center_crop",
-    "resize_short_side": None,
-    "mean": (0.45, 0.45, 0.45),
-    "std": (0.225, 0.225, 0.225),
-    "test_clips": 1,
-    "test_crops": 1,
-}
 RECIPE = (
     "vtserve train-demo's defaults (models.demo.train): batch 32, AdamW lr 1.5e-3, weight decay 0.05, "
     "warm-up 200 steps then a cosine over the budget, label smoothing 0.1; the v2 generator with 25% "
@@ -129,10 +119,12 @@ def build(key: str, depth: int, *, meta: bool = False) -> Any:
     import torch
 
     import models
+    from models.demo.configs import MOTION_POLICY
     from models.demo.motion import LABELS
 
     constructor = COMPARISON[key].constructor
-    card = {**MOTION_CARD, "source": f"bench.patterns comparison: {constructor} at the motion size"}
+    source = f"bench.patterns comparison: {constructor} at the motion size"
+    card = {**MOTION_POLICY, "resize_short_side": None, "source": source}
     with torch.device("meta" if meta else "cpu"):
         model = models.create_model(constructor, **config_overrides(key, depth), labels=list(LABELS), **card)
     model.card = replace(model.card, name=zoo_name(key))  # the bundle's and the served model's name

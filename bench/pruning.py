@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ OBJECT_COVERAGE = 0.1
 
 def joint_motion_model() -> Any:
     """ViViT Model 1 on `motion`'s input contract (the demo cards': uniform sampling, Kinetics mean/std)."""
-    from models.card import KINETICS_MEAN, KINETICS_STD
+    from models.demo.configs import MOTION_POLICY
     from models.demo.motion import LABELS
     from models.registry import build_model
     from models.vivit import ViViT, ViViTConfig
@@ -57,15 +56,8 @@ def joint_motion_model() -> Any:
         num_heads=3,
         mlp_dim=384,
     )
-    card = {
-        "sampling": "uniform",
-        "frame_stride": None,
-        "mean": KINETICS_MEAN,
-        "std": KINETICS_STD,
-        "test_clips": 1,
-        "test_crops": 1,
-        "source": "bench/pruning.py: ViViT Model 1 trained briefly on motion (models/demo)",
-    }
+    source = "bench/pruning.py: ViViT Model 1 trained briefly on motion (models/demo)"
+    card = {**MOTION_POLICY, "source": source}
     return build_model(ViViT, config, name=NAME, card=card, labels=LABELS)
 
 
@@ -74,22 +66,17 @@ def init_positions(model: Any, scale: float, seed: int) -> None:
     recipe's idea, on the joint `(T', h, w)` grid instead of a square one)."""
     import torch
 
+    from models.demo.recipe import dct_basis, embed_along
+
     grid, dim = model.grid, model.config.embed_dim
     g = torch.Generator().manual_seed(seed)
-
-    def basis(n: int) -> torch.Tensor:  # [n, n - 1]: cos(pi k (i + 1/2) / n), k = 1..n-1
-        i, k = torch.arange(n, dtype=torch.float32), torch.arange(1, n, dtype=torch.float32)
-        return torch.cos(math.pi * k[None, :] * (i[:, None] + 0.5) / n)
 
     t, h, w = (
         torch.arange(grid.tokens) // d % n for d, n in ((grid.patches, grid.t), (grid.w, grid.h), (1, grid.w))
     )
-    features = torch.cat([basis(grid.t)[t], basis(grid.h)[h], basis(grid.w)[w]], dim=1)
-    directions, _ = torch.linalg.qr(torch.randn(dim, features.shape[1], generator=g))
+    features = torch.cat([dct_basis(grid.t)[t], dct_basis(grid.h)[h], dct_basis(grid.w)[w]], dim=1)
     with torch.no_grad():
-        model.pos_embed[0, 1:] = scale * features @ directions.T + 0.02 * torch.randn(
-            grid.tokens, dim, generator=g
-        )
+        model.pos_embed[0, 1:] = embed_along(features, dim, scale, g)
 
 
 def trained_checkpoint(

@@ -12,6 +12,8 @@ centre-cropped, `(pixel / 255 − 0.45) / 0.225`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from models.base import VideoModel
@@ -35,8 +37,9 @@ _COMMON: dict[str, Any] = {
 }
 
 
-def _card(description: str) -> dict[str, Any]:
-    return {
+#: how every model trained on `motion` reads a clip (the card fields beside the input size)
+MOTION_POLICY: Mapping[str, Any] = MappingProxyType(
+    {
         "sampling": "uniform",
         "frame_stride": None,
         "target_fps": None,
@@ -45,6 +48,13 @@ def _card(description: str) -> dict[str, Any]:
         "std": KINETICS_STD,
         "test_clips": 1,  # one view: the moving object may leave a crop of the frame
         "test_crops": 1,
+    }
+)
+
+
+def _card(description: str) -> dict[str, Any]:
+    return {
+        **MOTION_POLICY,
         "source": "trained by `vtserve train-demo` on the synthetic `motion` dataset (models/demo)",
         "extra": {"dataset": "motion (models.demo.motion)", "description": description},
     }

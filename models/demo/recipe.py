@@ -15,14 +15,14 @@ import torch
 from torch import nn
 
 
-def _dct_basis(n: int) -> torch.Tensor:
+def dct_basis(n: int) -> torch.Tensor:
     """[n, n-1]: cos(pi k (i + 1/2) / n) for k = 1..n-1 (k = 1 is a ramp over the n positions)."""
     i = torch.arange(n, dtype=torch.float32)
     k = torch.arange(1, n, dtype=torch.float32)
     return torch.cos(math.pi * k[None, :] * (i[:, None] + 0.5) / n)
 
 
-def _embed_along(
+def embed_along(
     basis: torch.Tensor, dim: int, scale: float, generator: torch.Generator | None
 ) -> torch.Tensor:
     """`scale * basis @ U.T` with U random orthonormal [dim, K], plus trunc-normal(0.02)-sized noise."""
@@ -51,16 +51,16 @@ def init_embeddings(model: nn.Module, scale: float, *, generator: torch.Generato
                 offset = 1 if name == "temporal_pos_embed" else 0
                 n = param.shape[1] - offset
                 if n > 1:
-                    param[0, offset:] = _embed_along(_dct_basis(n), param.shape[2], scale, generator)
+                    param[0, offset:] = embed_along(dct_basis(n), param.shape[2], scale, generator)
         pos = getattr(model, "pos_embed", None)
         if isinstance(pos, nn.Parameter):
             n = pos.shape[1] - 1
             side = math.isqrt(n)
             if side * side == n and side > 1:
-                b = _dct_basis(side)  # [side, side-1]
+                b = dct_basis(side)  # [side, side-1]
                 rows = b[:, None, :].expand(side, side, side - 1).reshape(n, side - 1)
                 cols = b[None, :, :].expand(side, side, side - 1).reshape(n, side - 1)
-                pos[0, 1:] = _embed_along(torch.cat([rows, cols], dim=1), pos.shape[2], scale, generator)
+                pos[0, 1:] = embed_along(torch.cat([rows, cols], dim=1), pos.shape[2], scale, generator)
 
 
 class AuxHead(nn.Module):
