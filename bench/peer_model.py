@@ -4,7 +4,8 @@
 with the project's pure decode function (`service.decoding.decoder.decode_clip`: PyAV, the sampling,
 resize and crop of the bundle's input contract, in this process: no decoder pool, no service), run a
 batch of clips through one onnxruntime session on the bundle's `model.onnx` (uint8 `[B, T, H, W, 3]` in,
-as vtserve feeds it), and answer softmax top-k labels and the temporal attention in vtserve's shape
+as vtserve feeds it), and answer softmax top-k labels (`service.postprocess`, as vtserve scores them) and
+the temporal attention in vtserve's shape
 (`{"labels": [{"label", "score"}], "temporal": ...}`).
 
 It needs numpy, onnxruntime, PyAV and pydantic (for `export.manifest`), which the peer's venv has.
@@ -22,15 +23,9 @@ from numpy.typing import NDArray
 from export.manifest import ONNX_NAME, OUTPUT_LOGITS, OUTPUT_TEMPORAL, read_manifest
 from service.decoding.decoder import decode_clip
 from service.decoding.types import DecodeLimits, DecodeRequest
+from service.postprocess import softmax, top_k
 
 Answer = dict[str, Any]
-
-
-def softmax(logits: NDArray[np.float32]) -> NDArray[np.float64]:
-    shifted = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    result: NDArray[np.float64] = exp / exp.sum(axis=-1, keepdims=True)
-    return result
 
 
 class PeerModel:
@@ -66,10 +61,12 @@ class PeerModel:
         temporal = outputs.get(OUTPUT_TEMPORAL)
         answers = []
         for i, row in enumerate(scores):
-            best = np.argsort(-row, kind="stable")[: self.top_k]
             answers.append(
                 {
-                    "labels": [{"label": self.labels[j], "score": float(row[j])} for j in best],
+                    "labels": [
+                        {"label": label, "score": score}
+                        for label, score in top_k(row, self.labels, self.top_k)
+                    ],
                     "temporal": None if temporal is None else temporal[i].tolist(),
                 }
             )
