@@ -75,13 +75,18 @@ def table_rows(section: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {key: table_row(plan, results.get(key)) for key, plan in section["models"].items()}
 
 
+def section_rows(section: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The rows a training run recorded (`section["table"]`), else made from its plan and results."""
+    return dict(section.get("table") or table_rows(section))
+
+
 def _cell(value: Any, fmt: str) -> str:
     return "–" if value is None else fmt.format(value)
 
 
 def markdown(section: Mapping[str, Any]) -> str:
     """The README table, best top-1 first, with a line stating the budget."""
-    rows = section.get("table") or table_rows(section)
+    rows = section_rows(section)
     ordered = sorted(rows.items(), key=lambda kv: -(kv[1]["top1"] if kv[1]["top1"] is not None else -1))
     header = ["model", *(title for title, _ in COLUMNS.values())]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]

@@ -5,7 +5,7 @@
     python -m bench.patterns train --dry-run        # the comparison's lineup: depths, parameters, GFLOPs
     python -m bench.patterns train --steps 6000 --max-minutes 3       # 17 models, ~41 min on 2 cores
     python -m bench.patterns train --smoke --patterns windowed --out-dir /tmp/zoo-smoke   # the pipeline
-    python -m bench.patterns table                  # the comparison as a README table (markdown)
+    python -m bench.patterns table --plot bench/results/patterns-comparison.png   # README table + plot
     python -m bench.patterns reevaluate             # the shipped zoo's top-1 again, within 1 point
 
 Scaling (`bench.pattern_scaling`): ViT-B width, 224 px, batch 1, depth 2 (`--depth`), frame-level
@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench import pattern_plot
 from bench import pattern_scaling as scaling
 from bench import pattern_table as table
 from bench import pattern_training as training
@@ -35,6 +36,7 @@ from bench import pattern_zoo as zoo
 
 LOG = partial(print, flush=True)
 RESULTS = Path(__file__).resolve().parent / "results" / "patterns.json"
+COMPARISON_PLOT = RESULTS.with_name("patterns-comparison.png")
 TINY_SHAPE: dict[str, Any] = {
     "image_size": 32,
     "patch_size": 8,
@@ -223,6 +225,8 @@ def run_training(args: argparse.Namespace) -> int:
         section = _merged(results_path, section)
         results_path.with_suffix(".md").write_text(table.markdown(section))
         LOG(table.markdown(section))
+        if any(row.get("top1") is not None for row in table.section_rows(section).values()):
+            pattern_plot.plot(section, results_path.with_name(f"{results_path.stem}-comparison.png"))
     _update_results(results_path, "training", section)
     LOG(f"wrote the training section of {results_path}")
     if failed:
@@ -264,6 +268,8 @@ def run_table(args: argparse.Namespace) -> int:
     text = table.markdown(section)
     if args.out:
         Path(args.out).write_text(text)
+    if args.plot:
+        pattern_plot.plot(section, Path(args.plot))
     print(text, end="")
     return 0
 
@@ -344,6 +350,7 @@ def parser() -> argparse.ArgumentParser:
     show = sub.add_parser("table", help="the training comparison as a markdown table")
     show.add_argument("--results", default=str(RESULTS))
     show.add_argument("--out", help="also write it to this file")
+    show.add_argument("--plot", help=f"also draw the comparison here (e.g. {COMPARISON_PLOT})")
     again = sub.add_parser("reevaluate", help="re-measure the shipped zoo's top-1 against the recorded one")
     again.add_argument("--results", default=str(RESULTS))
     again.add_argument("--zoo-dir", help=f"default {zoo.ZOO_DIR}")

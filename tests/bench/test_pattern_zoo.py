@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,7 +94,8 @@ def test_runtime_costs_time_the_served_bundle_and_its_attention_outputs(trained:
         assert costs[f"attention_overhead_batch{batch}"] > -0.5 and costs[f"runs_batch{batch}"] >= 5
 
 
-def test_markdown_table_has_every_model_and_the_budget() -> None:
+def _section() -> dict[str, Any]:
+    """A training section with one measured model (`a`) and one that failed (`b`)."""
     plan = {"name": "motion-a", "attention": "axial", "depth": 3, "parameters": 500_000}
     plan["gflops_per_clip"] = 0.1
     measured = {
@@ -101,20 +103,42 @@ def test_markdown_table_has_every_model_and_the_budget() -> None:
         "results": {
             "test_v2": {"accuracy": 0.8, "reversal_to_partner": 0.7, "within_pair_accuracy": 0.9},
             "encoded_v2": {"accuracy": 0.75},
-            "onnxruntime": {"ms_per_clip_batch1": 2.5, "attention_overhead_batch1": 0.05},
+            "renderer_b": {"accuracy": 0.6},
+            "onnxruntime": {
+                "ms_per_clip_batch1": 2.5,
+                "ms_per_clip_batch8": 1.5,
+                "attention_overhead_batch1": 0.05,
+            },
         },
     }
-    section = {
+    return {
         "status": "trained",
         "budget": {"steps": 900, "max_minutes": 3.5},
         "models": {"a": plan, "b": {**plan, "name": "motion-b"}},
         "results": {"a": measured, "b": {"error": "exit 1"}},
     }
+
+
+def test_markdown_table_has_every_model_and_the_budget() -> None:
+    section = _section()
     text = pattern_table.markdown(section)
     lines = text.splitlines()
     assert "steps 900, max_minutes 3.5" in lines[0]
     assert lines[4].startswith("| `motion-a` | `axial` | 3 | 500 | 0.100 | 0.800 | 0.700 | 0.900 | 0.750 |")
     assert "+5.0%" in lines[4] and lines[5].startswith("| `motion-b` |") and lines[5].count("–") >= 10
+
+
+def test_plot_draws_the_measured_models_and_refuses_an_empty_section(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from bench import pattern_plot
+
+    path = tmp_path / "comparison.png"
+    pattern_plot.plot(_section(), path)
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width > 1000
+    with pytest.raises(ValueError, match="nothing to plot"):
+        pattern_plot.plot({**_section(), "results": {}}, tmp_path / "empty.png")
 
 
 def test_a_rerun_of_some_models_keeps_the_others_rows(tmp_path: Path) -> None:
