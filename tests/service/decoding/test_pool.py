@@ -151,9 +151,10 @@ def test_a_worker_dead_while_idle_is_replaced_without_failing_a_request() -> Non
 
 
 def test_memory_limit_turns_a_big_decode_into_an_error_not_an_oom() -> None:
-    # 8 MB of address space above idle cannot hold 1080p decoder buffers: allocations fail inside FFmpeg,
-    # the request gets a domain error and the pool goes on serving; with room the same clip decodes
-    data = synth.encode_clip(width=1920, height=1080, frames=2)
+    # 8 MB of address space above idle cannot hold one 4K frame (12.4 MB as yuv420p) whatever the decoder's
+    # thread count (a single-threaded 1080p decode fits in 8 MB on one core): allocations fail inside
+    # FFmpeg, the request gets a domain error and the pool goes on serving; with room the same clip decodes
+    data = synth.encode_clip(width=3840, height=2160, frames=2)
     with DecoderPool(1, LIMITS, timeout_s=20.0, memory_mb=8) as pool:
         with pytest.raises(ServiceError):
             pool.decode_blocking(data, REQUEST)
