@@ -172,6 +172,13 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
     return results, zoo_dir
 
 
+def _repo_relative(path: Path) -> str:
+    """`path` relative to the checkout when inside it (the results file is committed), else absolute."""
+    root = RESULTS.parents[2]
+    resolved = path.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)
+
+
 def _measured(path: Path) -> bool:
     data = json.loads(path.read_text()) if path.is_file() else {}
     return data.get("training", {}).get("status") not in (None, "planned")
@@ -191,7 +198,8 @@ def _train_and_ship(
     done = [out_dir / rows[k]["name"] for k, r in results.items() if "error" not in r and r.get("results")]
     if done and not args.no_ship:
         mb = zoo.ship(done, zoo_dir)
-        section["zoo"] = {"dir": str(zoo_dir), "models": len(done), "mb": mb, "max_mb": zoo.MAX_ZOO_MB}
+        where = _repo_relative(zoo_dir)
+        section["zoo"] = {"dir": where, "models": len(done), "mb": mb, "max_mb": zoo.MAX_ZOO_MB}
         LOG(f"shipped {len(done)} models into {zoo_dir} ({mb} MB of {zoo.MAX_ZOO_MB:g})")
     return section
 
