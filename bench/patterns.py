@@ -3,7 +3,7 @@
     python -m bench.patterns                        # scaling study -> bench/results/patterns.{json,png}
     python -m bench.patterns scaling --frames 8,16,32 --patterns windowed,joint_space_time --budget-min 3
     python -m bench.patterns train --dry-run        # the comparison's lineup: depths, parameters, GFLOPs
-    python -m bench.patterns train --steps 6000 --max-minutes 3       # 17 models, ~41 min on 2 cores
+    python -m bench.patterns train --steps 6000 --max-minutes 12      # published run: 17 models, 2 h
     python -m bench.patterns train --smoke --patterns windowed --out-dir /tmp/zoo-smoke   # the pipeline
     python -m bench.patterns table --plot bench/results/patterns-comparison.png   # README table + plot
     python -m bench.patterns reevaluate             # the shipped zoo's top-1 again, within 1 point
