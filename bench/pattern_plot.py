@@ -18,9 +18,9 @@ BARS = (("top1", "test top-1"), ("renderer_b", "renderer B top-1"), ("within_pai
 CHANCE = {"top1": 1 / 11, "within_pair": 0.5}
 
 
-def _ordered(section: Mapping[str, Any]) -> list[dict[str, Any]]:
-    rows = table.section_rows(section)
-    measured = [row for row in rows.values() if row.get("top1") is not None]
+def measured_rows(section: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rows with a measured top-1, best first: what the plot draws (empty: nothing to plot)."""
+    measured = [row for row in table.section_rows(section).values() if row.get("top1") is not None]
     return sorted(measured, key=lambda row: -row["top1"])
 
 
@@ -59,7 +59,7 @@ def plot(section: Mapping[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _ordered(section)
+    rows = measured_rows(section)
     if not rows:
         raise ValueError("no measured model in the training section: nothing to plot")
     fig, (left, right) = plt.subplots(1, 2, figsize=(16, max(6, 0.45 * len(rows))))

@@ -33,10 +33,10 @@ from bench import pattern_scaling as scaling
 from bench import pattern_table as table
 from bench import pattern_training as training
 from bench import pattern_zoo as zoo
+from bench.environment import REPO_ROOT
 
 LOG = partial(print, flush=True)
 RESULTS = Path(__file__).resolve().parent / "results" / "patterns.json"
-COMPARISON_PLOT = RESULTS.with_name("patterns-comparison.png")
 TINY_SHAPE: dict[str, Any] = {
     "image_size": 32,
     "patch_size": 8,
@@ -174,9 +174,13 @@ def _outputs(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def _repo_relative(path: Path) -> str:
     """`path` relative to the checkout when inside it (the results file is committed), else absolute."""
-    root = RESULTS.parents[2]
     resolved = path.resolve()
-    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(resolved)
+    return str(resolved.relative_to(REPO_ROOT)) if resolved.is_relative_to(REPO_ROOT) else str(resolved)
+
+
+def comparison_plot(results: Path) -> Path:
+    """Where the training comparison's plot goes beside its results file (`patterns-comparison.png`)."""
+    return results.with_name(f"{results.stem}-comparison.png")
 
 
 def _measured(path: Path) -> bool:
@@ -233,8 +237,8 @@ def run_training(args: argparse.Namespace) -> int:
         section = _merged(results_path, section)
         results_path.with_suffix(".md").write_text(table.markdown(section))
         LOG(table.markdown(section))
-        if any(row.get("top1") is not None for row in table.section_rows(section).values()):
-            pattern_plot.plot(section, results_path.with_name(f"{results_path.stem}-comparison.png"))
+        if pattern_plot.measured_rows(section):
+            pattern_plot.plot(section, comparison_plot(results_path))
     _update_results(results_path, "training", section)
     LOG(f"wrote the training section of {results_path}")
     if failed:
@@ -358,7 +362,7 @@ def parser() -> argparse.ArgumentParser:
     show = sub.add_parser("table", help="the training comparison as a markdown table")
     show.add_argument("--results", default=str(RESULTS))
     show.add_argument("--out", help="also write it to this file")
-    show.add_argument("--plot", help=f"also draw the comparison here (e.g. {COMPARISON_PLOT})")
+    show.add_argument("--plot", help=f"also draw the comparison here (e.g. {comparison_plot(RESULTS)})")
     again = sub.add_parser("reevaluate", help="re-measure the shipped zoo's top-1 against the recorded one")
     again.add_argument("--results", default=str(RESULTS))
     again.add_argument("--zoo-dir", help=f"default {zoo.ZOO_DIR}")

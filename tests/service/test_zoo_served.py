@@ -24,15 +24,13 @@ ZOO_MODELS = {"zoo-divided": "timesformer_tiny", "zoo-windowed": "windowed_tiny"
 
 def _save_fp16(name: str, folder: Path) -> None:
     import torch
-    from safetensors.torch import load_file, save_file
 
     import models
+    from bench.pattern_training import half_weights
 
     torch.manual_seed(0)
     models.save_pretrained(models.create_model(name).eval(), folder)
-    path = folder / "model.safetensors"
-    tensors = {k: v.half() if v.is_floating_point() else v for k, v in load_file(path).items()}
-    save_file(tensors, str(path), metadata={"format": "pt"})
+    half_weights(folder)  # as the comparison ships them
 
 
 @pytest.fixture(scope="module")
