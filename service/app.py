@@ -93,6 +93,7 @@ async def _load(state: ServiceState, decoder: Decoder, models_factory: ModelsFac
             decoder,
             metrics=state.metrics,
             max_in_progress=admission_limit(settings),
+            max_waiting=settings.admission_max_waiting,
             inference_timeout_s=settings.request_timeout_s,
         )
         state.ready = True

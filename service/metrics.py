@@ -53,12 +53,19 @@ class Metrics:
         )
         self.stage_duration = Histogram(
             "vtserve_stage_duration_seconds",
-            "Time spent per pipeline stage (upload, decode, queue, inference, postprocess).",
+            "Time spent per pipeline stage (admission: waiting for a slot; upload, decode, queue, inference, "
+            "postprocess).",
             ["model", "stage"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.inflight = Gauge("vtserve_inflight_requests", "Prediction requests being served.", registry=r)
+        self.admission_waiting = Gauge(
+            "vtserve_admission_waiting",
+            "Prediction requests waiting for one of the model's admission slots, their bodies unread.",
+            ["model"],
+            registry=r,
+        )
         self.decode_failures = Counter(
             "vtserve_decode_failures", "Uploads that failed to decode, by error code.", ["code"], registry=r
         )

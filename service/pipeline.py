@@ -112,12 +112,13 @@ class Predictor:
         *,
         metrics: Metrics | None = None,
         max_in_progress: int = 64,
+        max_waiting: int = 0,
         inference_timeout_s: float = 120.0,
     ) -> None:
         self.models = models
         self.decoder = decoder
         self.metrics = metrics
-        self.admission = Admission(max_in_progress)
+        self.admission = Admission(max_in_progress, max_waiting=max_waiting)
         self.inference_timeout_s = inference_timeout_s
 
     async def decode(self, model: LoadedModel, data: Source) -> DecodedClip:

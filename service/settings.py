@@ -97,6 +97,16 @@ class Settings(BaseSettings):
         description="requests in progress per model, admitted from their headers; past it 503 before the "
         "body is read. Unset: max_batch_size × 2 + decoder_workers (bench overload), at most max_queue",
     )
+    admission_wait_ms: float = Field(
+        default=1000.0,
+        ge=0.0,
+        le=60_000.0,
+        description="how long a request past max_in_flight waits for a slot (its body unread) before its "
+        "503: in order, newest first once more wait than max_in_flight (overload); 0 = refuse at once",
+    )
+    admission_max_waiting: int = Field(
+        default=256, ge=0, description="requests per model waiting for a slot; past it 503 at once"
+    )
     request_timeout_s: float = Field(default=120.0, gt=0, description="wait for inference before 504")
     retry_after_s: int = Field(default=1, ge=1, description="the Retry-After sent with 503")
     graceful_timeout_s: float = Field(default=60.0, gt=0, description="on SIGTERM, wait this long for work")

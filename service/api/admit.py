@@ -8,13 +8,16 @@ path and query alone it takes what the request will hold while it runs:
 * `POST /v1/timelines`: a timeline place (`ServiceState.timelines`; its windows then take model slots one
   at a time while in the batcher, so holding a model slot for the whole stream would starve them).
 
-Refused: the 503 (`overloaded`, `Retry-After`, in the route's error shape) is sent at once and the app never
-runs: no routing, no body read into Python, no multipart parsing, no spooling, no decoding. Whatever of the
-upload the client still sends is dropped by uvicorn's C parser as it arrives, and the connection stays open
-for the client's next request. Closing it instead would reset a connection the client is still writing to,
-and the client would lose the 503 (measured: most refusals under load became transport errors). A client
-that sent `Expect: 100-continue` sends no body at all: it gets the 503 with `Connection: close`, as RFC 9110
-asks of a server that will not read the body.
+A model slot may be waited for (`admission_wait_ms`; the line's order: `service.admission`) while nothing
+of the body is read: uvicorn stops reading the socket once its small buffer is full.
+
+Refused (no slot free, or none came back within the wait): the 503 (`overloaded`, `Retry-After`, in the
+route's error shape) is sent and the app never runs: no routing, no body read into Python, no multipart
+parsing, no spooling, no decoding. Whatever of the upload the client still sends is dropped by uvicorn's C
+parser as it arrives, and the connection stays open for the client's next request. Closing it instead would
+reset a connection the client is still writing to, and the client would lose the 503 (measured: most refusals
+under load became transport errors). A client that sent `Expect: 100-continue` sends no body at all: it gets
+the 503 with `Connection: close`, as RFC 9110 asks of a server that will not read the body.
 
 Admitted: what it holds is put in the scope (`held_by`) and released when the request ends, its answer
 sent (idempotently: a route may release it earlier). Routes take it with `admission_slot` / `held_by`, so a
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -55,7 +58,7 @@ class UploadRoute:
     """A route that takes an upload: its path, what admits it, how a refusal is answered and counted."""
 
     path: re.Pattern[str]
-    admit: Callable[[ServiceState, str], Held]  # (state, model name) -> held; raises Overloaded
+    admit: Callable[[ServiceState, str], Awaitable[Held]]  # (state, model) -> held; raises Overloaded
     refusal: Callable[[Overloaded, int], Response]
     count: Callable[[ServiceState, str, float], None]
 
@@ -68,11 +71,19 @@ class UploadRoute:
         return next((value for key, value in parse_qsl(query) if key == "model"), None)
 
 
-def _model_slot(state: ServiceState, model: str) -> Held:
-    return state.require_ready().admission.acquire(model)
+async def _model_slot(state: ServiceState, model: str) -> Held:
+    started, waiting = time.perf_counter(), state.metrics.admission_waiting.labels(model=model)
+    wait_s = state.settings.admission_wait_ms / 1000
+    waiting.inc()
+    try:
+        slot = await state.require_ready().admission.acquire_within(model, wait_s)
+    finally:
+        waiting.dec()
+    state.metrics.observe_stage(model, "admission", time.perf_counter() - started)
+    return slot
 
 
-def _timeline_place(state: ServiceState, _model: str) -> Held:
+async def _timeline_place(state: ServiceState, _model: str) -> Held:
     return state.timelines.lease()
 
 
@@ -128,13 +139,15 @@ class AdmitBeforeBody:
         if route is None or model is None:
             await self.app(scope, receive, send)
             return
+        arrived = time.perf_counter()
         try:
-            held = route.admit(self.state, model)
+            held = await route.admit(self.state, model)
         except NotReady:  # began draining since: the route answers
             await self.app(scope, receive, send)
             return
         except Overloaded as exc:
-            await self._refuse(route, model, exc, scope, receive, send)
+            await self._refuse(route, exc, scope, receive, send)
+            route.count(self.state, model, time.perf_counter() - arrived)  # its wait for a slot included
             return
         scope[SCOPE_KEY] = held
         try:
@@ -151,14 +164,12 @@ class AdmitBeforeBody:
             return None
 
     async def _refuse(
-        self, route: UploadRoute, model: str, error: Overloaded, scope: Scope, receive: Receive, send: Send
+        self, route: UploadRoute, error: Overloaded, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        started = time.perf_counter()
         response = route.refusal(error, self.state.settings.retry_after_s)
         if Headers(scope=scope).get("expect", "").lower() == "100-continue":
             response.headers["Connection"] = "close"  # the body was never sent: nothing left to drop
         await response(scope, receive, send)
-        route.count(self.state, model, time.perf_counter() - started)
 
 
 def held_by(scope: Scope) -> object | None:

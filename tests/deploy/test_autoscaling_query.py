@@ -134,6 +134,7 @@ def scraped_replica(tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[str, st
         max_wait_ms=2.0,
         intra_op_threads=1,
         max_in_flight=64,
+        admission_wait_ms=0.0,  # past the 64, refused at once: the refusal rate is one of the signals
     )
     with serve_in_thread(create_app(settings)) as base_url:
         proc, prom_url = prometheus(base_url.removeprefix("http://"), tmp_path)

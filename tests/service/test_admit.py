@@ -50,6 +50,7 @@ def server(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         cache_dir=tmp_path_factory.mktemp("cache"),
         decoder_workers=1,
         max_in_flight=1,
+        admission_wait_ms=0.0,  # refused at once (waiting for a slot: test_admission_wait)
         max_timelines=1,
         max_wait_ms=5.0,
     )

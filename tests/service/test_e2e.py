@@ -210,7 +210,12 @@ def test_overload_gives_503_with_retry_after_never_500(
     tiny_bundle: Path, tmp_path: Path, media: Callable[[str], Path]
 ) -> None:
     settings = Settings(
-        models=[str(tiny_bundle)], cache_dir=tmp_path, max_queue=2, max_wait_ms=200.0, decoder_workers=1
+        models=[str(tiny_bundle)],
+        cache_dir=tmp_path,
+        max_queue=2,
+        max_wait_ms=200.0,
+        decoder_workers=1,
+        admission_wait_ms=0.0,  # past the 2 admitted, refused at once: the burst must see refusals
     )
     clip = media("nasa_13013.mp4").read_bytes()
     with serve_in_thread(create_app(settings)) as base_url:

@@ -20,8 +20,9 @@ replica, which holds it from upload to answer, while the decode and model replic
 requests already admitted (a cluster-wide count would cost a call to a shared actor before every refusal).
 So each ingress replica admits `admission_limit` requests per model, exactly as one `vtserve serve` process;
 the cluster admits that times the ingress replicas, which Serve scales with `target_ongoing_requests` set to
-that limit. The ingress's `max_ongoing_requests` is the limit for every model plus room for the refusals and
-GETs, so Serve hands requests to admission rather than queueing them in its proxy. The decode and model
+that limit. The ingress's `max_ongoing_requests` is the limit and the waiting line (`admission_max_waiting`,
+when `admission_wait_ms` is set) for every model plus room for the refusals and GETs, so Serve hands
+requests to admission rather than queueing them in its proxy. The decode and model
 deployments decide nothing: their `max_ongoing_requests` spread the admitted requests' calls, and calls
 beyond them wait in the ingress's handle, a queue bounded by admission. The default limit (two batches plus
 `decoder_workers`) fits one replica of each stage; set `max_in_flight` for the replicas behind one ingress.
@@ -113,7 +114,9 @@ def deployment_configs(settings: Settings, options: RayAppOptions, models: int) 
     """`serve.deployment` arguments by role: `ingress`, `decode` and `model` (the same for every model)."""
     workers, batch = settings.decoder_workers, settings.max_batch_size
     admitted = admission_limit(settings)  # per model and ingress replica (see the module docstring)
-    ingress_ongoing = admitted * models + REFUSAL_ROOM  # admission answers 503 before Serve queues
+    waiting = settings.admission_max_waiting if settings.admission_wait_ms > 0 else 0
+    # admission holds or refuses them all before Serve would queue: admitted, waiting for a slot, refused
+    ingress_ongoing = (admitted + waiting) * models + REFUSAL_ROOM
     model_gpus = 1.0 if uses_gpu(settings) and options.model.num_gpus is None and cluster_gpus() > 0 else 0.0
     return {
         INGRESS_DEPLOYMENT: deployment_config(

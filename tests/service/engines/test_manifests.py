@@ -17,6 +17,7 @@ yaml = pytest.importorskip("yaml")
 
 from service.admission import admission_limit  # noqa: E402
 from service.engines.ray.app import (  # noqa: E402
+    REFUSAL_ROOM,
     DeploymentOptions,
     RayAppOptions,
     build,
@@ -155,7 +156,14 @@ def test_the_ingress_is_sized_by_the_admission_limit_not_the_batcher_queue() -> 
     ingress = deployment_configs(settings, RayAppOptions(), 2)["ingress"]
     assert admission_limit(settings) == 5
     assert ingress["autoscaling_config"]["target_ongoing_requests"] == 5  # scale out when one is full
-    assert 2 * 5 < ingress["max_ongoing_requests"] < settings.max_queue  # refusals reach admission
+    # admitted, waiting for a slot, and room for refusals, all held by admission before Serve would queue
+    waiting = settings.admission_max_waiting
+    assert ingress["max_ongoing_requests"] == 2 * (5 + waiting) + REFUSAL_ROOM
+    at_once = Settings(providers=["cpu"], max_in_flight=5, admission_wait_ms=0)  # no line: refused at once
+    assert (
+        deployment_configs(at_once, RayAppOptions(), 2)["ingress"]["max_ongoing_requests"]
+        == 10 + REFUSAL_ROOM
+    )
     derived = Settings(providers=["cpu"], max_batch_size=4, decoder_workers=3)  # 2 batches + workers
     target = deployment_configs(derived, RayAppOptions(), 1)["ingress"]["autoscaling_config"]
     assert target["target_ongoing_requests"] == admission_limit(derived) == 11

@@ -46,6 +46,7 @@ SETTINGS: dict[str, Any] = {
     "max_batch_size": 4,
     "max_wait_ms": 5,
     "max_in_flight": 6,  # admitted per model by the ingress (the batcher's max_queue stays at its 64)
+    "admission_wait_ms": 0,  # past them refused at once, so a burst shows refusals however fast replicas are
     "decode_timeout_s": 3,
     "request_timeout_s": 10,
     "intra_op_threads": 1,

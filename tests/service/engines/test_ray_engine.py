@@ -165,7 +165,9 @@ def test_a_replica_that_never_answers_costs_a_bounded_504(
 def test_overload_is_refused_by_admission_with_retry_after(
     make_settings: Callable[..., Settings], media: Callable[[str], Path]
 ) -> None:
-    settings = make_settings(decoder_workers=1, max_in_flight=1, request_timeout_s=3.0, providers=["cpu"])
+    settings = make_settings(
+        decoder_workers=1, max_in_flight=1, admission_wait_ms=0.0, request_timeout_s=3.0, providers=["cpu"]
+    )
     assert settings.max_queue > 1  # the bound is the admission limit, as under `vtserve serve`
     data = media("nasa_13013.mp4").read_bytes()
     with engine(settings) as served:
