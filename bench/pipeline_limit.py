@@ -23,6 +23,11 @@ from bench.clips import Clip
 from bench.overload import tree_cpu_s
 from bench.stats import summarise
 
+# A client past the admission limit waits for a slot (the service's waiting line, unbounded here), as
+# an HTTP client does when the service's `admission_wait_ms` is long enough: driving the pipeline's
+# limit needs every client's clip in it, not refusals.
+SLOT_WAIT_S = 3600.0
+
 
 @dataclass(frozen=True, kw_only=True)
 class LimitResult:
@@ -62,8 +67,11 @@ async def _worker(
         i += 1
         t0 = time.perf_counter()
         try:
-            with predictor.admission.admit(model.name):
+            slot = await predictor.admission.acquire_within(model.name, SLOT_WAIT_S)
+            try:
                 await predictor.run(model, clip.data)
+            finally:
+                slot.release()
         except Exception as exc:
             errors[getattr(exc, "code", type(exc).__name__)] += 1
             continue
@@ -138,7 +146,11 @@ def measure(
         model_name, resolve_bundle(model_name, settings, allow_export=False), settings, metrics
     )
     predictor = Predictor(
-        LoadedModels([model], model.name), pool, metrics=metrics, max_in_progress=admission_limit(settings)
+        LoadedModels([model], model.name),
+        pool,
+        metrics=metrics,
+        max_in_progress=admission_limit(settings),
+        max_waiting=max(concurrency),
     )
     try:
         for _ in range(warmup_rounds):

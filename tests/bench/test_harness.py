@@ -105,6 +105,33 @@ def test_pipeline_limit_driver_runs_briefly(tiny: tuple[Path, Path], clips: list
     assert summary["mean_batch_size"] >= 1
 
 
+def test_pipeline_limit_clients_past_the_admission_limit_wait_instead_of_failing(
+    tiny: tuple[Path, Path], clips: list[Clip]
+) -> None:
+    from bench.pipeline_limit import measure
+
+    overrides = {"decoder_workers": 1, "runtime": "torch", "device": "cpu", "max_in_flight": 1}
+    summary = measure(
+        tiny[1],
+        "tiny",
+        clips,
+        concurrency=(3,),
+        duration_s=1.0,
+        warmup_rounds=0,
+        settings_overrides=overrides,
+    )[0].summary()
+    assert summary["ok"] > 0 and summary["errors"] == {}  # no `overloaded`: two of three wait their turn
+
+
+def test_runtime_limit_settings_parse() -> None:
+    from bench.runtime_limit import parse_settings
+
+    assert parse_settings("max_batch_size=1, max_wait_ms=0") == {"max_batch_size": "1", "max_wait_ms": "0"}
+    assert parse_settings("defaults") == {}
+    with pytest.raises(ValueError):
+        parse_settings("max_batch_size")
+
+
 def test_gpu_script_smoke_on_cpu(tmp_path: Path) -> None:
     from bench import gpu
     from bench.report import write_gpu
