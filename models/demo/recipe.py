@@ -40,7 +40,8 @@ def init_embeddings(model: nn.Module, scale: float, *, generator: torch.Generato
     Frame t gets `scale * sum_k cos(pi k (t + 1/2) / T) u_k` (k = 1 is a ramp over the clip) and patch
     (y, x) the same over rows plus over columns, so `content x time` and `content x position` products,
     which tell moving left from right and a clip from its reversal, are available from the first
-    step. `scale` 0.5 is comparable to the patch embeddings at init. cls slots are left as they are.
+    step. `scale` 0.5 is comparable to the patch embeddings at init. cls slots (a model with a `cls_token`
+    has one at the head of `pos_embed`) are left as they are.
     """
     if scale <= 0:
         return
@@ -54,13 +55,14 @@ def init_embeddings(model: nn.Module, scale: float, *, generator: torch.Generato
                     param[0, offset:] = embed_along(dct_basis(n), param.shape[2], scale, generator)
         pos = getattr(model, "pos_embed", None)
         if isinstance(pos, nn.Parameter):
-            n = pos.shape[1] - 1
+            cls = 1 if isinstance(getattr(model, "cls_token", None), nn.Parameter) else 0  # its slot leads
+            n = pos.shape[1] - cls
             side = math.isqrt(n)
             if side * side == n and side > 1:
                 b = dct_basis(side)  # [side, side-1]
                 rows = b[:, None, :].expand(side, side, side - 1).reshape(n, side - 1)
                 cols = b[None, :, :].expand(side, side, side - 1).reshape(n, side - 1)
-                pos[0, 1:] = embed_along(torch.cat([rows, cols], dim=1), pos.shape[2], scale, generator)
+                pos[0, cls:] = embed_along(torch.cat([rows, cols], dim=1), pos.shape[2], scale, generator)
 
 
 class AuxHead(nn.Module):

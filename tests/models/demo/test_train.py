@@ -86,6 +86,11 @@ def test_embedding_init_gives_order_and_position() -> None:
     init_embeddings(vivit, 0.5)
     assert isinstance(vivit.temporal_pos_embed, torch.nn.Parameter)
     assert vivit.temporal_pos_embed[0, 1:].norm(dim=1).min() > 0.3
+    for name in ("videoprism_tiny", "axial_tiny"):  # no cls token: every slot of pos_embed is a patch
+        no_cls = models.create_model(name)
+        init_embeddings(no_cls, 0.5, generator=torch.Generator().manual_seed(0))
+        pe = no_cls.pos_embed[0].detach()
+        assert torch.cdist(pe, pe).add(torch.eye(pe.shape[0]) * 10).min() > 0.3, name
 
 
 def test_smoke_run_learns_resumes_and_is_deterministic(tmp_path: Path) -> None:
