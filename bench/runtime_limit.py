@@ -1,7 +1,8 @@
 """Compute-bound models at the runtime's limit: the service's clips/s against a raw onnxruntime loop.
 
 1. The service's own pipeline in-process (`bench.pipeline_limit`: decoder pool, batcher, runtime behind
-   `service.pipeline.Predictor`, default settings) at `concurrency` clients on the e2e clip mix.
+   `service.pipeline.Predictor`, default settings or the `--settings` given) at `concurrency` clients on
+   the e2e clip mix.
 2. A bare `onnxruntime.InferenceSession` on the same `model.onnx` with the same session options as the
    service's runtime (`intra_op_num_threads` from the same settings), running batches of the service's
    mean batch size back to back on random uint8 clips for the same time.

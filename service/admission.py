@@ -49,6 +49,12 @@ def admission_limit(settings: Settings) -> int:
     return min(wanted, settings.max_queue)
 
 
+def waiting_room(settings: Settings) -> int:
+    """Requests a model may have waiting for a slot: `admission_max_waiting`, none when there is no wait
+    (`admission_wait_ms` 0: refused at once)."""
+    return settings.admission_max_waiting if settings.admission_wait_ms > 0 else 0
+
+
 class Slot:
     """One admitted request's place; `release` gives it back (once, however often it is called)."""
 

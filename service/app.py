@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import Depends, FastAPI
 from starlette.types import Scope
 
-from service.admission import admission_limit
+from service.admission import admission_limit, waiting_room
 from service.api.admit import AdmitBeforeBody
 from service.api.body_limit import BodyLimit
 from service.api.deps import require_api_key
@@ -93,7 +93,7 @@ async def _load(state: ServiceState, decoder: Decoder, models_factory: ModelsFac
             decoder,
             metrics=state.metrics,
             max_in_progress=admission_limit(settings),
-            max_waiting=settings.admission_max_waiting,
+            max_waiting=waiting_room(settings),
             inference_timeout_s=settings.request_timeout_s,
         )
         state.ready = True

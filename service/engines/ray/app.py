@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from service.admission import admission_limit
+from service.admission import admission_limit, waiting_room
 from service.bundles import configured_names
 from service.engines.ray.handles import cluster_gpus, serve_module
 from service.engines.ray.ingress import INGRESS_DEPLOYMENT, Ingress
@@ -114,9 +114,8 @@ def deployment_configs(settings: Settings, options: RayAppOptions, models: int) 
     """`serve.deployment` arguments by role: `ingress`, `decode` and `model` (the same for every model)."""
     workers, batch = settings.decoder_workers, settings.max_batch_size
     admitted = admission_limit(settings)  # per model and ingress replica (see the module docstring)
-    waiting = settings.admission_max_waiting if settings.admission_wait_ms > 0 else 0
     # admission holds or refuses them all before Serve would queue: admitted, waiting for a slot, refused
-    ingress_ongoing = (admitted + waiting) * models + REFUSAL_ROOM
+    ingress_ongoing = (admitted + waiting_room(settings)) * models + REFUSAL_ROOM
     model_gpus = 1.0 if uses_gpu(settings) and options.model.num_gpus is None and cluster_gpus() > 0 else 0.0
     return {
         INGRESS_DEPLOYMENT: deployment_config(
