@@ -2,6 +2,7 @@
 
 - `init_embeddings`: time and position embeddings re-drawn as cosine (DCT) patterns, so frame order and
   patch position are visible from the first step;
+- `load_weights`: or start from a trained model of the same architecture (fine-tuning on new data);
 - `AuxHead`: a probe on the last spatial block's patch tokens, trained on dense ground truth from the
   generator (`models.demo.data.aux_targets`) and never saved with the model.
 """
@@ -9,10 +10,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from models.checkpoint import load_pretrained
 
 
 def dct_basis(n: int) -> torch.Tensor:
@@ -63,6 +67,18 @@ def init_embeddings(model: nn.Module, scale: float, *, generator: torch.Generato
                 rows = b[:, None, :].expand(side, side, side - 1).reshape(n, side - 1)
                 cols = b[None, :, :].expand(side, side, side - 1).reshape(n, side - 1)
                 pos[0, cls:] = embed_along(torch.cat([rows, cols], dim=1), pos.shape[2], scale, generator)
+
+
+def load_weights(model: nn.Module, source: Path) -> None:
+    """Copy a saved model's weights into `model`; its architecture (class and config) must match."""
+    trained = load_pretrained(source)
+    config: Any = getattr(model, "config", None)
+    if type(trained) is not type(model) or trained.config != config:
+        raise ValueError(
+            f"{source} holds a {type(trained).__name__} with {trained.config}, "
+            f"not the {type(model).__name__} being trained ({config})"
+        )
+    model.load_state_dict(trained.state_dict())
 
 
 class AuxHead(nn.Module):

@@ -39,7 +39,7 @@ from models.contract import InputContract
 from models.demo import generator
 from models.demo.data import Curriculum, Mix, TrainBatch, aux_targets, degrade, paired_batch, to_tensor
 from models.demo.h264 import DEFAULT_ROOT, Pool, load_pool, pool_for
-from models.demo.recipe import AuxHead, init_embeddings
+from models.demo.recipe import AuxHead, init_embeddings, load_weights
 from models.demo.runs import RunState, Validation, load_checkpoint, record
 
 
@@ -69,6 +69,7 @@ class TrainConfig:
     motion_probe: bool = True  # the probe also predicts the object's motion per patch (`aux_targets`)
     explicit_attention: bool = True  # softmax(qk)v for training: ~1.35x faster than CPU SDPA at these sizes
     max_minutes: float | None = None
+    init_from: Path | None = None  # start from this saved model's weights (fine-tuning), not a fresh init
     stop_at: int | None = None  # stop (as if interrupted) after this step; the schedule keeps `steps`
     threads: int = 1
     runs_dir: Path = Path("runs")
@@ -179,7 +180,11 @@ def _start(
 ) -> tuple[AuxHead, torch.optim.Optimizer, RunState, bool]:
     """Embeddings, probe and optimiser, restored from the run's checkpoint when resuming: (aux, opt,
     run, resumed)."""
-    init_embeddings(model, cfg.embed_init_scale)
+    if cfg.init_from is not None:
+        load_weights(model, cfg.init_from)
+        log(f"initialised from {cfg.init_from}")
+    else:
+        init_embeddings(model, cfg.embed_init_scale)
     aux = AuxHead(model, motion=cfg.motion_probe)
     if cfg.explicit_attention:
         model.set_fused_attn(False)  # back to the config's choice before returning
@@ -260,6 +265,7 @@ def _facts(cfg: TrainConfig, run: RunState, pool_items: int) -> dict[str, Any]:
     """What the card records about the run (`card.extra["training"]`)."""
     return {
         "seed": cfg.seed,
+        "initialised_from": None if cfg.init_from is None else str(cfg.init_from),
         "steps": run.step,
         "batch_size": cfg.batch_size,
         "clips_seen": run.step * cfg.batch_size,
@@ -298,6 +304,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-motion-probe", action="store_true", help="the probe predicts coverage only, not motion"
     )
     parser.add_argument("--max-minutes", type=float, help="stop (and save) after this much wall time")
+    parser.add_argument(
+        "--init", type=Path, metavar="DIR", help="fine-tune: start from a saved model of this architecture"
+    )
     parser.add_argument(
         "--curriculum-ramp", type=float, default=0.5, help="share of the run to reach full difficulty"
     )
@@ -360,6 +369,7 @@ def run(args: argparse.Namespace) -> int:
         aux_weight=args.aux_weight,
         motion_probe=not args.no_motion_probe,
         max_minutes=args.max_minutes,
+        init_from=args.init,
         curriculum=Curriculum(start=0.0, ramp=args.curriculum_ramp),
         mix=Mix(
             h264=args.h264_share,

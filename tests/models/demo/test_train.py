@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 import models
@@ -145,3 +146,21 @@ def test_cli_smoke_saves_a_loadable_model(tmp_path: Path) -> None:
         "h264_pool": 8,
     }
     assert json.loads((out / "card.json").read_text())["input"]["sampling"] == "uniform"
+
+
+def test_fine_tuning_starts_from_the_saved_weights(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    trained = models.create_model("motion-timesformer", depth=1)
+    models.save_pretrained(trained, tmp_path / "trained")
+    model = models.create_model("motion-timesformer", depth=1)
+    cfg = _cfg(tmp_path, 1)
+    cfg.init_from = tmp_path / "trained"
+    cfg.lr = 0.0  # warm-up from 0: the first step leaves the weights where they started
+    facts = train(model, _spec(model), cfg, log=lambda _: None, progress=False)
+    assert facts["initialised_from"] == str(tmp_path / "trained")
+    for key, value in trained.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+
+    other = models.create_model("motion-timesformer", depth=2)
+    with pytest.raises(ValueError, match="not the TimeSformer being trained"):
+        train(other, _spec(other), cfg, log=lambda _: None, progress=False)
