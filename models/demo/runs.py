@@ -29,7 +29,8 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 64) -> torch.Te
     """Logits for a normalised batch [N, T, 3, H, W], evaluated in chunks."""
     was_training = model.training
     model.eval()
-    out = [model(x[i : i + batch_size]).logits for i in range(0, len(x), batch_size)]
+    device = next(model.parameters()).device
+    out = [model(x[i : i + batch_size].to(device)).logits.cpu() for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(out)
 

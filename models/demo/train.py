@@ -25,6 +25,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from models.contract import InputContract
 from models.demo import generator
 from models.demo.data import Curriculum, Mix, TrainBatch, aux_targets, degrade, paired_batch, to_tensor
 from models.demo.h264 import DEFAULT_ROOT, Pool, load_pool, pool_for
+from models.demo.loader import Batches
 from models.demo.recipe import AuxHead, init_embeddings, load_weights
 from models.demo.runs import RunState, Validation, load_checkpoint, record
 
@@ -72,6 +74,8 @@ class TrainConfig:
     init_from: Path | None = None  # start from this saved model's weights (fine-tuning), not a fresh init
     stop_at: int | None = None  # stop (as if interrupted) after this step; the schedule keeps `steps`
     threads: int = 1
+    device: str = "cpu"  # where the model trains ("cuda" on a GPU host); batches are made on the CPU
+    workers: int = 0  # processes making the next batches while the model trains (`loader.Batches`)
     runs_dir: Path = Path("runs")
 
 
@@ -124,7 +128,7 @@ def _optimizer(model: nn.Module, aux: AuxHead, cfg: TrainConfig) -> torch.optim.
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.999))
 
 
-def _batch(cfg: TrainConfig, spec: InputContract, step: int, d_max: float, pool: Pool | None) -> TrainBatch:
+def _batch(cfg: TrainConfig, spec: InputContract, pool: Pool | None, step: int, d_max: float) -> TrainBatch:
     return paired_batch(
         cfg.seed,
         step,
@@ -142,14 +146,16 @@ def _loss(
     model: nn.Module, aux: AuxHead, batch: TrainBatch, spec: InputContract, cfg: TrainConfig, step: int
 ) -> torch.Tensor:
     """Cross-entropy (label smoothing) plus the probe's loss on one batch (blurred as the recipe says)."""
+    device = next(model.parameters()).device
     x = to_tensor(batch.clips, spec.mean, spec.std)
     if cfg.blur > 0:
         x = degrade(x, torch.Generator().manual_seed(cfg.seed * 1_000_003 + step), p_blur=cfg.blur)
-    logits = model(x).logits
-    loss = F.cross_entropy(logits, torch.from_numpy(batch.labels), label_smoothing=cfg.label_smoothing)
+    logits = model(x.to(device)).logits
+    labels = torch.from_numpy(batch.labels).to(device)
+    loss = F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
     if cfg.aux_weight > 0:
         motion = torch.from_numpy(batch.motion) if cfg.motion_probe else None
-        target = aux_targets(torch.from_numpy(batch.cover), spec.tubelet_size, motion)
+        target = aux_targets(torch.from_numpy(batch.cover), spec.tubelet_size, motion).to(device)
         loss = loss + cfg.aux_weight * F.mse_loss(aux.predict(target.shape[0], target.shape[1]), target)
     return loss
 
@@ -185,7 +191,7 @@ def _start(
         log(f"initialised from {cfg.init_from}")
     else:
         init_embeddings(model, cfg.embed_init_scale)
-    aux = AuxHead(model, motion=cfg.motion_probe)
+    aux = AuxHead(model, motion=cfg.motion_probe).to(cfg.device)  # on the device before the optimiser
     if cfg.explicit_attention:
         model.set_fused_attn(False)  # back to the config's choice before returning
     opt = _optimizer(model, aux, cfg)
@@ -210,30 +216,61 @@ def train(
     log: Logger = print,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train `model` in place; returns the training facts (steps, minutes, final val numbers, curve)."""
+    """Train `model` in place (on `cfg.device`, back on the CPU after); returns the training facts
+    (steps, minutes, final val numbers, curve)."""
     torch.set_num_threads(cfg.threads)
     (cfg.runs_dir / cfg.name).mkdir(parents=True, exist_ok=True)
-    aux, opt, run, resumed = _start(model, cfg, resume, log)
-    clips, labels = generator.make_test_set(
-        cfg.val_size, cfg.val_seed, num_frames=spec.num_frames, size=spec.image_size
-    )
-    val = Validation(clips=clips, labels=labels, spec=spec, run_dir=cfg.runs_dir / cfg.name)
     pool = _pool(spec, cfg, log)
+    with Batches(partial(_batch, cfg, spec, pool), workers=cfg.workers) as batches:  # forks before CUDA
+        model.to(cfg.device)
+        aux, opt, run, resumed = _start(model, cfg, resume, log)
+        clips, labels = generator.make_test_set(
+            cfg.val_size, cfg.val_seed, num_frames=spec.num_frames, size=spec.image_size
+        )
+        val = Validation(clips=clips, labels=labels, spec=spec, run_dir=cfg.runs_dir / cfg.name)
+        calibrate = cfg.steps is None and not resumed
+        _loop(model, aux, opt, run, val, batches, cfg, calibrate=calibrate, log=log, progress=progress)
+    model.set_fused_attn(model.config.fused_attn)
+    model.to("cpu")
+    return _facts(cfg, run, len(pool) if pool is not None else 0)
+
+
+def _loop(
+    model: VideoModel,
+    aux: AuxHead,
+    opt: torch.optim.Optimizer,
+    run: RunState,
+    val: Validation,
+    batches: Batches,
+    cfg: TrainConfig,
+    *,
+    calibrate: bool,
+    log: Logger,
+    progress: bool,
+) -> None:
+    """Optimiser steps until the schedule (steps or time) ends, validating and checkpointing as it goes;
+    `calibrate`: fix the step count for `cfg.minutes` from the first steps' pace."""
     config = {k: str(v) for k, v in asdict(cfg).items()}
     model.train()
     running: list[float] = []
     t_start = time.perf_counter() - run.elapsed
-    calibrate, closing_logged = cfg.steps is None and not resumed, False
+    closing_logged = False
     bar = tqdm(total=None if calibrate else run.total, initial=run.step, disable=not progress, unit="step")
+
+    def difficulty_at(k: int) -> float:
+        if calibrate:
+            return cfg.curriculum.start
+        frac = run_progress(k, run.total, time.perf_counter() - t_start, cfg.max_minutes)
+        return cfg.curriculum.max_difficulty(frac)
+
     while run.step < run.total and (cfg.stop_at is None or run.step < cfg.stop_at):
         frac = run_progress(run.step, run.total, time.perf_counter() - t_start, cfg.max_minutes)
         if frac >= 1.0:
             log(f"stopping at step {run.step}: --max-minutes {cfg.max_minutes} reached")
             break
-        d_max = cfg.curriculum.max_difficulty(frac) if not calibrate else cfg.curriculum.start
-        lr = lr_at(run.step, frac, cfg)
-        batch = _batch(cfg, spec, run.step, d_max, pool)
-        running.append(_step(model, aux, opt, batch, spec, cfg, run.step, lr))
+        d_max, lr = difficulty_at(run.step), lr_at(run.step, frac, cfg)
+        batch = batches.get(run.step, difficulty_at)
+        running.append(_step(model, aux, opt, batch, val.spec, cfg, run.step, lr))
         run.step += 1
         bar.update(1)
         if calibrate and run.step == 30:  # the step count for --minutes, from the first steps' pace
@@ -256,9 +293,7 @@ def train(
             running = []
             bar.set_postfix(loss=point["loss"], acc=point["val_acc"])
     bar.close()
-    model.set_fused_attn(model.config.fused_attn)
     run.elapsed = time.perf_counter() - t_start
-    return _facts(cfg, run, len(pool) if pool is not None else 0)
 
 
 def _facts(cfg: TrainConfig, run: RunState, pool_items: int) -> dict[str, Any]:
@@ -330,6 +365,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="mirror/transpose variants per drawn clip (2: half the rendering)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="where the model trains: cpu, cuda, cuda:1 …")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="processes making the next batches (spare cores, a GPU host)"
+    )
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--resume", action="store_true", help="continue from runs/<name>/checkpoint.pt")
     parser.add_argument("--smoke", action="store_true", help="a tiny run (a few steps) to check the pipeline")
@@ -364,6 +403,9 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         eval_every=args.eval_every,
         threads=args.threads,
+        device=args.device,
+        workers=args.workers,
+        explicit_attention=args.device == "cpu",  # the fused kernel is the fast one on a GPU
         runs_dir=args.runs_dir,
         embed_init_scale=args.embed_init_scale,
         aux_weight=args.aux_weight,

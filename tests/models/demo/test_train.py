@@ -164,3 +164,29 @@ def test_fine_tuning_starts_from_the_saved_weights(tmp_path: Path) -> None:
     other = models.create_model("motion-timesformer", depth=2)
     with pytest.raises(ValueError, match="not the TimeSformer being trained"):
         train(other, _spec(other), cfg, log=lambda _: None, progress=False)
+
+
+def test_workers_do_not_change_a_run_by_steps(tmp_path: Path) -> None:
+    weights = []
+    for workers in (0, 2):
+        torch.manual_seed(0)
+        model = models.create_model("motion-timesformer", depth=1)
+        cfg = _cfg(tmp_path / f"w{workers}", 3)
+        cfg.workers = workers
+        train(model, _spec(model), cfg, log=lambda _: None, progress=False)
+        weights.append(model.state_dict())
+    for key, value in weights[0].items():
+        assert torch.equal(weights[1][key], value), key
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (train-demo --device cuda)")
+def test_a_run_on_the_gpu_trains_there_and_comes_back(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = models.create_model("motion-vivit", depth=1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = _cfg(tmp_path, 4)
+    cfg.device, cfg.workers, cfg.explicit_attention = "cuda", 2, False
+    facts = train(model, _spec(model), cfg, log=lambda _: None, progress=False)
+    assert facts["steps"] == 4 and 0.0 <= facts["val"]["val_acc"] <= 1.0
+    assert all(v.device.type == "cpu" for v in model.state_dict().values())
+    assert any(not torch.equal(before[k], v) for k, v in model.state_dict().items())
