@@ -171,10 +171,11 @@ def evaluate_model(
     results: dict[str, Any] = {}
     v2 = generator.render_test_clips(n, TEST_SEED, num_frames=c.num_frames, size=c.image_size)
     clips, labels = np.stack([r.frames for r in v2]), np.array([r.label for r in v2])
+    difficulty = np.array([generator.test_difficulty(TEST_SEED, i) for i in range(n)])
     results["test_v2"] = {
         "generator": generator.GENERATOR,
         "seed": TEST_SEED,
-        **classification(model, clips, labels, c),
+        **classification(model, clips, labels, c, difficulty=difficulty),
     }
     log(f"test_v2: {json.dumps(results['test_v2'])}")
     clips, labels = renderer_b_set(110 if quick else 440, c, cache_dir=cache_dir)

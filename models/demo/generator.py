@@ -108,6 +108,11 @@ def held_out_rng(seed: int, i: int) -> Rng:
     return np.random.default_rng([seed, i, TEST_TAG])
 
 
+def test_difficulty(seed: int, i: int) -> float:
+    """The difficulty clip `i` of the v2 test set with `seed` is drawn at (uniform in [0, 1])."""
+    return float(held_out_rng(seed, i).random())  # `_draw`'s first draw from the clip's stream
+
+
 def render_test_clips(n: int, seed: int, *, num_frames: int = 8, size: int = 32) -> list[RenderedClip]:
     """`n` clips, labels cycling through the classes (balanced), difficulty uniform; deterministic."""
     return [

@@ -3,7 +3,8 @@
 - `classification`: top-1 and per-class accuracy; reversal → partner (a reversed clip of a paired class
   predicted as the partner class); pair accuracy (the right pair) and within-pair accuracy (the right
   member of it, chance 0.5: the evidence that a model uses frame order); the rotation pair on its own;
-  the same on the first `first` clips (what the shipped-model tests re-measure);
+  the same on the first `first` clips (what the shipped-model tests re-measure); with the clips'
+  difficulties, top-1 and the rotation pair's top-1 per fifth of the difficulty range;
 - `attention_concentration`: the share of spatial attention inside the object against the share the
   object covers (what uniform attention would give);
 - `latency`: CPU time per clip at batch 1 and 8.
@@ -40,8 +41,29 @@ def _share(hits: np.ndarray) -> float:
     return round(float(hits.mean()), 4) if len(hits) else float("nan")
 
 
+def by_difficulty(pred: np.ndarray, labels: np.ndarray, difficulty: np.ndarray) -> dict[str, Any]:
+    """Top-1, and the rotating classes' top-1, per fifth of the difficulty range [0, 1]."""
+    band = np.minimum((np.asarray(difficulty) * 5).astype(int), 4)
+    rotating = np.isin(labels, ROTATION)
+    out: dict[str, Any] = {}
+    for k in range(5):
+        chosen = band == k
+        out[f"{k / 5:.1f}-{(k + 1) / 5:.1f}"] = {
+            "clips": int(chosen.sum()),
+            "accuracy": _share(pred[chosen] == labels[chosen]),
+            "rotation": _share(pred[chosen & rotating] == labels[chosen & rotating]),
+        }
+    return out
+
+
 def classification(
-    model: nn.Module, clips: np.ndarray, labels: np.ndarray, contract: InputContract, *, first: int = 220
+    model: nn.Module,
+    clips: np.ndarray,
+    labels: np.ndarray,
+    contract: InputContract,
+    *,
+    first: int = 220,
+    difficulty: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Every classification measure of issue 9 on `clips` [N, T, S, S, 3] with `labels` [N]."""
     pred = logits(model, clips, contract).argmax(1)
@@ -68,7 +90,7 @@ def classification(
             "accuracy": _share(pred[head] == labels[head]),
             "reversal_to_partner": _share(rev_pred[head[paired]] == partner[head[paired]]),
         },
-    }
+    } | ({} if difficulty is None else {"by_difficulty": by_difficulty(pred, labels, difficulty)})
 
 
 @torch.no_grad()

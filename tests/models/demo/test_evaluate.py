@@ -13,7 +13,7 @@ import models
 from models.checkpoint import WEIGHTS_DIR
 from models.demo import generator
 from models.demo.evaluate import evaluate_saved, h264_v2_set, renderer_b_set
-from models.demo.measures import ROTATION, classification, logits
+from models.demo.measures import ROTATION, by_difficulty, classification, logits
 from models.demo.motion import PARTNER
 
 SHIPPED = "motion-vivit"
@@ -45,6 +45,17 @@ def test_classification_measures_match_their_definitions() -> None:
     assert res["per_class"]["static"] == round(float((pred[labels == 0] == 0).mean()), 3)
 
 
+def test_accuracy_by_difficulty_per_fifth() -> None:
+    labels = np.array([0, 5, 5, 6, 1, 2])
+    pred = np.array([0, 5, 6, 6, 2, 2])
+    bands = by_difficulty(pred, labels, np.array([0.0, 0.1, 0.5, 0.55, 0.99, 1.0]))
+    assert list(bands) == ["0.0-0.2", "0.2-0.4", "0.4-0.6", "0.6-0.8", "0.8-1.0"]
+    assert bands["0.0-0.2"] == {"clips": 2, "accuracy": 1.0, "rotation": 1.0}
+    assert bands["0.4-0.6"] == {"clips": 2, "accuracy": 0.5, "rotation": 0.5}
+    assert bands["0.8-1.0"] == {"clips": 2, "accuracy": 0.5, "rotation": bands["0.8-1.0"]["rotation"]}
+    assert np.isnan(bands["0.8-1.0"]["rotation"]) and bands["0.2-0.4"]["clips"] == 0
+
+
 def test_renderer_b_set_is_balanced_and_cached(tmp_path: Path) -> None:
     contract = models.create_model("motion-timesformer").card.input
     clips, labels = renderer_b_set(11, contract, seed=3, cache_dir=tmp_path)
@@ -73,6 +84,8 @@ def test_evaluate_saved_writes_every_measure(tmp_path: Path) -> None:
     assert set(results) == expected
     for name in ("test_v2", "renderer_b", "encoded_v2", "test"):
         assert {"accuracy", "reversal_to_partner", "within_pair_accuracy", "rotation"} <= set(results[name])
+    bands = results["test_v2"]["by_difficulty"]
+    assert sum(b["clips"] for b in bands.values()) == 220
     card = json.loads((folder / "card.json").read_text())
     assert set(card["extra"]["results"]) == expected
     unchanged = evaluate_saved(folder, quick=True, cache_dir=tmp_path / "cache", write=False)

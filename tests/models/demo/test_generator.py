@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from models.demo import generator
 from models.demo.generator import make_test_set, render_clip
 from models.demo.motion import NUM_CLASSES
 from models.demo.scene import MIN_ARC, NOMINAL_FRAMES, Scene, Warp, draw_scene, render, symmetry_order
@@ -46,6 +47,16 @@ def test_clips_are_deterministic_and_balanced() -> None:
     x, y = make_test_set(22, 3, size=32)
     assert x.shape == (22, 8, 32, 32, 3) and sorted(np.bincount(y).tolist()) == [2] * NUM_CLASSES
     assert np.array_equal(x, make_test_set(22, 3, size=32)[0])
+
+
+def test_test_difficulty_is_the_one_each_test_clip_is_drawn_at() -> None:
+    clips = generator.render_test_clips(4, 9, num_frames=8, size=32)
+    for i, clip in enumerate(clips):
+        g = generator.held_out_rng(9, i)
+        d = float(g.random())
+        assert generator.test_difficulty(9, i) == d
+        again = render_clip(i % NUM_CLASSES, g, num_frames=8, size=32, difficulty=d)
+        assert np.array_equal(again.frames, clip.frames)
 
 
 @pytest.mark.parametrize("pair", PAIRS)
