@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_MEDIA = REPO_ROOT.parent / "shared" / "media"
+from bench.environment import REPO_ROOT, SHARED_MEDIA
+
 DEFAULT_CACHE = REPO_ROOT / "bench" / "results" / "clips"
 
 REAL_CLIPS: tuple[str, ...] = (

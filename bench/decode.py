@@ -42,11 +42,10 @@ import numpy as np
 import numpy.typing as npt
 from av.video.frame import VideoFrame
 
+from bench.environment import SHARED_MEDIA as MEDIA
 from service.decoding import DecodedClip, DecodeLimits, DecodeRequest, DecoderPool, decode_clip, plan_uniform
 from service.decoding.transform import crop_offsets, resize_target
 
-REPO = Path(__file__).resolve().parent.parent
-MEDIA = REPO.parent / "shared" / "media"
 LIMITS = DecodeLimits()
 
 Approach = Callable[[bytes, DecodeRequest, int], npt.NDArray[np.uint8]]

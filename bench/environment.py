@@ -10,7 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the checkout
+SHARED_MEDIA = REPO_ROOT.parent / "shared" / "media"  # the real test clips beside it (read in place)
 PACKAGES = ("torch", "onnxruntime", "onnxruntime-gpu", "av", "fastapi", "uvicorn", "numpy")
 
 

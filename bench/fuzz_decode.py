@@ -27,11 +27,10 @@ import av
 import av.video.stream
 import numpy as np
 
+from bench.environment import SHARED_MEDIA as MEDIA
 from service.decoding import DecodeLimits, DecodeRequest, decode_clip
 from service.errors import ServiceError
 
-REPO = Path(__file__).resolve().parent.parent
-MEDIA = REPO.parent / "shared" / "media"
 MEDIA_SEEDS = (
     "h265_video.mp4",
     "av1_video.mkv",

@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-ZOO_DIR = Path(__file__).resolve().parents[1] / "models" / "weights" / "zoo"
+from models.checkpoint import WEIGHTS_DIR
+
+ZOO_DIR = WEIGHTS_DIR / "zoo"
 MAX_ZOO_MB = 25.0
 SHIPPED_FILES = ("config.json", "card.json", "model.safetensors")
 TOLERANCE = 0.01  # one point of top-1

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.server import REPO_ROOT
+from bench.environment import REPO_ROOT
 
 LITSERVE_VERSION = "0.2.19"
 DEFAULT_VENV = REPO_ROOT / "cache" / "peer-venv"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from bench.environment import REPO_ROOT
 
 
 def free_port() -> int:

@@ -31,7 +31,8 @@ import av.video.stream
 import httpx
 import numpy as np
 
-from bench.server import REPO_ROOT, children_of, free_port, serve, tree_rss_mb, vtserve_command
+from bench.environment import REPO_ROOT
+from bench.server import children_of, free_port, serve, tree_rss_mb, vtserve_command
 
 VIDEO_DIR = REPO_ROOT / "cache" / "bench-timelines"
 PREDICT_PARAMS = {"attention": "false"}
