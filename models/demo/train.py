@@ -4,6 +4,8 @@
     vtserve train-demo --model motion-vivit --out models/weights/motion-vivit --minutes 50 --resume
     vtserve train-demo --model motion-space-only --out runs/space-only --minutes 50
     vtserve train-demo --evaluate models/weights/motion-timesformer      # measure and write card results
+    vtserve train-demo --model motion-timesformer --init models/weights/motion-timesformer --out DIR # tune
+    vtserve train-demo --model motion-vivit --device cuda --workers 12 --batch-size 256 --out DIR  # a GPU
 
 Data: the v2 generator (`models.demo.generator`) with a share of H.264 round trips from a pool built once
 per machine under `cache/motion-h264` (`--h264-share`, `--h264-items`; ~5 items/s on one core, so the
@@ -15,6 +17,9 @@ budget is `--steps` or, if not given, `--minutes` (the step count is calibrated 
 then fixed, so the schedule is known). Every `--eval-every` steps the accuracy on a fixed validation set
 (and how often a reversed clip flips to the partner class) is printed and logged to
 `runs/<name>/log.jsonl`; a resumable checkpoint is kept in `runs/<name>/checkpoint.pt`.
+
+`--device` puts the model on any torch device; batches are always made on the CPU, by `--workers`
+processes ahead of the optimiser where there are spare cores (`models.demo.loader`).
 """
 
 from __future__ import annotations
