@@ -44,6 +44,16 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("v2: reversal -> partner", "test_v2.reversal_to_partner", ">= 0.95"),
     ("v2: right pair / within pair", "test_v2.pair_accuracy|test_v2.within_pair_accuracy", ""),
     ("v2: rotating cw / ccw", "test_v2.rotation.clockwise|test_v2.rotation.counterclockwise", ""),
+    (
+        "v2 top-1 by difficulty, fifths",
+        "|".join(f"test_v2.by_difficulty.{20 * k}-{20 * (k + 1)}%.accuracy" for k in range(5)),
+        "",
+    ),
+    (
+        "v2 rotating top-1 by difficulty",
+        "|".join(f"test_v2.by_difficulty.{20 * k}-{20 * (k + 1)}%.rotation" for k in range(5)),
+        "",
+    ),
     ("renderer B: top-1", "renderer_b.accuracy", ">= 0.93"),
     ("B: reversal -> partner", "renderer_b.reversal_to_partner", ""),
     ("B: right pair / within pair", "renderer_b.pair_accuracy|renderer_b.within_pair_accuracy", ""),

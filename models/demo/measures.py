@@ -48,7 +48,7 @@ def by_difficulty(pred: np.ndarray, labels: np.ndarray, difficulty: np.ndarray) 
     out: dict[str, Any] = {}
     for k in range(5):
         chosen = band == k
-        out[f"{k / 5:.1f}-{(k + 1) / 5:.1f}"] = {
+        out[f"{20 * k}-{20 * (k + 1)}%"] = {
             "clips": int(chosen.sum()),
             "accuracy": _share(pred[chosen] == labels[chosen]),
             "rotation": _share(pred[chosen & rotating] == labels[chosen & rotating]),

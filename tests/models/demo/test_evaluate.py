@@ -49,11 +49,11 @@ def test_accuracy_by_difficulty_per_fifth() -> None:
     labels = np.array([0, 5, 5, 6, 1, 2])
     pred = np.array([0, 5, 6, 6, 2, 2])
     bands = by_difficulty(pred, labels, np.array([0.0, 0.1, 0.5, 0.55, 0.99, 1.0]))
-    assert list(bands) == ["0.0-0.2", "0.2-0.4", "0.4-0.6", "0.6-0.8", "0.8-1.0"]
-    assert bands["0.0-0.2"] == {"clips": 2, "accuracy": 1.0, "rotation": 1.0}
-    assert bands["0.4-0.6"] == {"clips": 2, "accuracy": 0.5, "rotation": 0.5}
-    assert bands["0.8-1.0"] == {"clips": 2, "accuracy": 0.5, "rotation": bands["0.8-1.0"]["rotation"]}
-    assert np.isnan(bands["0.8-1.0"]["rotation"]) and bands["0.2-0.4"]["clips"] == 0
+    assert list(bands) == ["0-20%", "20-40%", "40-60%", "60-80%", "80-100%"]
+    assert bands["0-20%"] == {"clips": 2, "accuracy": 1.0, "rotation": 1.0}
+    assert bands["40-60%"] == {"clips": 2, "accuracy": 0.5, "rotation": 0.5}
+    assert bands["80-100%"] == {"clips": 2, "accuracy": 0.5, "rotation": bands["80-100%"]["rotation"]}
+    assert np.isnan(bands["80-100%"]["rotation"]) and bands["20-40%"]["clips"] == 0
 
 
 def test_renderer_b_set_is_balanced_and_cached(tmp_path: Path) -> None:
