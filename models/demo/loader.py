@@ -43,6 +43,7 @@ class Batches:
             # fork: the workers inherit `make` (and the H.264 pool it holds) instead of pickling it
             context = multiprocessing.get_context("fork")
             self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_keep, initargs=(make,))
+            self._pool.submit(abs, 0).result(timeout=60)  # with fork all workers start now, before CUDA
 
     def get(self, step: int, difficulty_at: Callable[[int], float]) -> TrainBatch:
         if self._pool is None:
